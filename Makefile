@@ -1,0 +1,34 @@
+PY := .venv/bin/python
+STAMP := .venv/.installed
+
+.PHONY: run test lint bench clean
+
+# The app's main job. Until the Streamlit app exists it is an interactive search.
+run: $(STAMP)
+	@test -f .assistant/index/chroma/chroma.sqlite3 || $(PY) -m assistant ingest
+	$(PY) -m assistant search
+
+test: $(STAMP)
+	$(PY) -m ruff check assistant tests benchmarks
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(PY) -m ruff check assistant tests benchmarks
+	$(PY) -m ruff format --check assistant tests benchmarks
+
+bench: $(STAMP)
+	$(PY) benchmarks/retrieval_seed.py
+	$(PY) benchmarks/retrieval_scifact.py
+	$(PY) benchmarks/speed.py
+
+# torch first and pinned: a plain requirement would pull several GB of CUDA
+# packages, while 2.13.0 resolves to the CPU build on this kind of machine.
+$(STAMP): pyproject.toml
+	test -d .venv || python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+clean:
+	rm -rf .venv .assistant

