@@ -25,7 +25,7 @@ TokenCounter = Callable[[str], int]
 
 
 def tiktoken_cache_dir() -> Path:
-    """tiktoken's encodings ship inside llama-index-core; pointing tiktoken there keeps it offline."""
+    """tiktoken's encodings ship inside llama-index-core; pointing there keeps it offline."""
     import importlib.util
 
     spec = importlib.util.find_spec("llama_index.core")

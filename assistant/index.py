@@ -485,7 +485,7 @@ def write_batch(
     batch: list[tuple[Chunk, Paper]],
     report: IngestReport,
 ) -> None:
-    """One Chroma write holding whole papers only, so an interrupted ingest never leaves half a paper."""
+    """One Chroma write of whole papers only: an interrupted ingest never leaves half a paper."""
     vectors = embedder.embed_documents([chunk.text for chunk, _ in batch])
     collection.add(
         ids=[chunk.chunk_id for chunk, _ in batch],

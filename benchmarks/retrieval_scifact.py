@@ -1,0 +1,219 @@
+"""Retrieval quality on SciFact (BEIR): nDCG@10 and recall@100 for bm25, dense and hybrid search.
+
+SciFact pairs 809 training claims with the abstracts (out of 5,183) that support or refute
+them. This script ingests the abstracts into its own index with the library's normal
+pipeline (chunking, MiniLM embeddings, BM25), runs every training claim that has relevance
+judgements through `assistant.retrieval.search` in each mode, and prints the figures beside
+published baselines. The first run embeds the corpus (a few minutes on a CPU); ingest is
+incremental, so later runs re-embed nothing.
+
+Run it from the repository root:
+
+    .venv/bin/python benchmarks/retrieval_scifact.py              # all 809 training claims
+    .venv/bin/python benchmarks/retrieval_scifact.py --limit 100  # a quick look
+    .venv/bin/python benchmarks/retrieval_scifact.py --json benchmarks/out/scifact.json
+
+The data is read from `<repo>/../shared/benchmarks/scifact` (BEIR layout: corpus.jsonl,
+queries_train.jsonl, qrels_train.tsv) unless --data says otherwise. Retrieval settings come
+from the environment as usual (e.g. ASSISTANT_RRF_K=30), so variants can be compared without
+editing code. The first 400 claims were used to tune retrieval; the figures are also reported
+separately for them and for the held-out rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from assistant.corpus import read_corpus
+from assistant.embeddings import Embedder, make_embedder
+from assistant.index import PaperIndex, ingest
+from assistant.metrics import mean, ndcg_at_k, recall_at_k
+from assistant.retrieval import Mode, search
+from assistant.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = REPO.parent / "shared" / "benchmarks" / "scifact"
+INDEX_DIR = REPO / "benchmarks" / "out" / "scifact-index"
+COLLECTION = "scifact"
+
+MODES: tuple[Mode, ...] = ("bm25", "dense", "hybrid")
+DEPTH = 100  # papers retrieved per query: recall is measured at this depth
+TUNING_QUERIES = 400  # the first 400 claims were used for tuning; the rest are held out
+
+# Published nDCG@10 on the SciFact *test* split (300 claims), for orientation only.
+PUBLISHED: tuple[tuple[str, float], ...] = (
+    ("BM25 (bm25s)", 0.662),
+    ("MiniLM-L6 dense", 0.645),
+    ("plain RRF (BM25 + MiniLM)", 0.690),
+    ("BM25 + cross-encoder (BEIR paper)", 0.688),
+    ("SPLADE", 0.699),
+)
+TARGET = ("target for hybrid", 0.72)
+
+
+@dataclass
+class Query:
+    query_id: str
+    text: str
+    relevant: dict[str, float]  # corpus id -> graded relevance
+
+
+@dataclass
+class ModeResult:
+    mode: str
+    ndcg: list[float]  # nDCG@10 per query, in query order
+    recall: list[float]  # recall@100 per query
+
+
+class CachedEmbedder:
+    """Embeds each query once, although it is searched in both dense and hybrid mode."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.inner = embedder
+        self.name = embedder.name
+        self.embed_query = lru_cache(maxsize=None)(embedder.embed_query)
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        return self.inner.embed_documents(texts)
+
+
+def load_queries(data: Path) -> list[Query]:
+    """Training claims that have at least one judged-relevant abstract, in file order."""
+    qrels: dict[str, dict[str, float]] = defaultdict(dict)
+    with (data / "qrels_train.tsv").open(encoding="utf-8") as f:
+        for row in csv.DictReader(f, delimiter="\t"):
+            if float(row["score"]) > 0:
+                qrels[row["query-id"]][row["corpus-id"]] = float(row["score"])
+    queries = []
+    with (data / "queries_train.jsonl").open(encoding="utf-8") as f:
+        for line in f:
+            obj = json.loads(line)
+            if obj["_id"] in qrels:
+                queries.append(Query(obj["_id"], obj["text"], qrels[obj["_id"]]))
+    return queries
+
+
+def open_index(data: Path, index_dir: Path) -> tuple[PaperIndex, Embedder]:
+    """Ingest the corpus (only what isn't embedded yet) and open the index."""
+    settings = Settings(index_dir=index_dir, collection=COLLECTION)
+    embedder = CachedEmbedder(make_embedder(settings))
+    corpus = data / "corpus.jsonl"
+    read = read_corpus([corpus])
+    if read.problems:
+        print(f"{len(read.problems)} corpus problems, e.g. {read.problems[0]}", file=sys.stderr)
+    report = ingest(settings, read, [corpus], embedder, progress=True)
+    print(f"index: {report.summary()}", file=sys.stderr)
+    return PaperIndex.open(settings, embedder.name), embedder
+
+
+def evaluate(index: PaperIndex, embedder: Embedder, queries: list[Query], mode: Mode) -> ModeResult:
+    result = ModeResult(mode, [], [])
+    for query in queries:
+        hits = search(index, embedder, query.text, k=DEPTH, mode=mode)
+        ranked = [hit.paper.paper_id for hit in hits]
+        result.ndcg.append(ndcg_at_k(ranked, query.relevant, 10))
+        result.recall.append(recall_at_k(ranked, query.relevant, DEPTH))
+    return result
+
+
+def splits(n: int) -> dict[str, slice]:
+    """All queries, the tuning part and the held-out part (when the run reaches it)."""
+    parts = {f"all ({n})": slice(0, n)}
+    if n > TUNING_QUERIES:
+        parts[f"tuning 1-{TUNING_QUERIES}"] = slice(0, TUNING_QUERIES)
+        parts[f"held-out {TUNING_QUERIES + 1}-{n}"] = slice(TUNING_QUERIES, n)
+    return parts
+
+
+def summarize(results: list[ModeResult], n: int) -> dict[str, dict[str, dict[str, float]]]:
+    """{split: {mode: {"ndcg@10": …, "recall@100": …}}}"""
+    return {
+        name: {
+            r.mode: {"ndcg@10": mean(r.ndcg[part]), "recall@100": mean(r.recall[part])}
+            for r in results
+        }
+        for name, part in splits(n).items()
+    }
+
+
+def print_table(figures: dict[str, dict[str, dict[str, float]]]) -> None:
+    names = list(figures)
+    modes = list(figures[names[0]])
+    header = f"{'mode':<36}" + "".join(f"{name:>22}" for name in names)
+    print(header)
+    print(f"{'':<36}" + "".join(f"{'nDCG@10  recall@100':>22}" for _ in names))
+    print("-" * len(header))
+    for mode in modes:
+        cells = "".join(
+            f"{figures[n][mode]['ndcg@10']:>12.3f}{figures[n][mode]['recall@100']:>10.3f}"
+            for n in names
+        )
+        print(f"{mode:<36}{cells}")
+    print("-" * len(header))
+    print("published, SciFact test split (300 claims), nDCG@10:")
+    for label, value in (*PUBLISHED, TARGET):
+        print(f"  {label:<34}{value:>10.3f}")
+    hybrid = figures[names[0]].get("hybrid", {}).get("ndcg@10")
+    if hybrid is not None:
+        verdict = "meets" if hybrid >= TARGET[1] else "misses"
+        print(f"hybrid nDCG@10 {hybrid:.3f} {verdict} the target of {TARGET[1]:.2f}.")
+    print("Our figures are on the training claims, so they compare with the test-split")
+    print("numbers only roughly.")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="BEIR SciFact folder")
+    parser.add_argument("--limit", type=int, help="only the first N queries (a quick run)")
+    parser.add_argument("--json", type=Path, metavar="OUT", help="also write the figures here")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    queries = load_queries(args.data)[: args.limit]
+    index, embedder = open_index(args.data, INDEX_DIR)
+    results = []
+    for mode in MODES:
+        mode_started = time.perf_counter()
+        results.append(evaluate(index, embedder, queries, mode))
+        print(f"{mode}: {time.perf_counter() - mode_started:.1f}s", file=sys.stderr)
+    figures = summarize(results, len(queries))
+    seconds = time.perf_counter() - started
+    used = retrieval_settings(index.settings)
+    print(f"\nSciFact train, {len(queries)} claims with qrels; retrieval settings {used}\n")
+    print_table(figures)
+    print(f"\nwall time {seconds:.0f}s")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "queries": len(queries),
+            "split_note": "ours: SciFact train claims; published: SciFact test split",
+            "figures": figures,
+            "published_test_ndcg@10": dict(PUBLISHED),
+            "target_hybrid_ndcg@10": TARGET[1],
+            "retrieval_settings": used,
+            "seconds": round(seconds, 1),
+        }
+        args.json.write_text(json.dumps(payload, indent=2) + "\n")
+    return 0
+
+
+def retrieval_settings(settings: Settings) -> dict[str, object]:
+    fields = ("top_k", "candidates", "rrf_k", "dense_weight", "bm25_weight")
+    return {name: getattr(settings, name) for name in fields if hasattr(settings, name)}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

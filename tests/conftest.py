@@ -1,0 +1,77 @@
+"""Shared fixtures: temporary homes, a fast fake embedder, and the real one when quality matters."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+SEED_CORPUS = REPO / "data" / "papers"
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test reads the developer's keys, .env or index."""
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "CHROMA_HOST", "CHROMA_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    for name in list(__import__("os").environ):
+        if name.startswith("ASSISTANT_"):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)  # so a stray .env in the repo is never read
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(index_dir=tmp_path / "index", data_dir=tmp_path / "papers")
+
+
+class FakeEmbedder:
+    """Bag-of-words hashed into 64 dimensions: fast, deterministic, similar texts stay close."""
+
+    name = "local:all-MiniLM-L6-v2"
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []  # batch sizes, so tests can see what was (re-)embedded
+
+    def vector(self, text: str) -> np.ndarray:
+        v = np.zeros(64, dtype=np.float32)
+        for word in re.findall(r"\w+", text.lower()):
+            v[int(hashlib.md5(word.encode()).hexdigest(), 16) % 64] += 1.0
+        return v / max(float(np.linalg.norm(v)), 1e-9)
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        self.calls.append(len(texts))
+        return np.stack([self.vector(t) for t in texts])
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.vector(text)
+
+    @property
+    def embedded(self) -> int:
+        return sum(self.calls)
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture(scope="session")
+def real_embedder():
+    from assistant.embeddings import LocalEmbedder
+
+    return LocalEmbedder(Settings())
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
