@@ -9,12 +9,11 @@ checked against the limit rather than trusted to fit.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable
 from functools import lru_cache
-from pathlib import Path
 
 from .errors import AssistantError
+from .tokens import use_offline_tiktoken
 from .types import Chunk, Paper
 
 MODEL_MAX_TOKENS = 256  # MiniLM's max_seq_length, [CLS] and [SEP] included
@@ -22,19 +21,6 @@ SPECIAL_TOKENS = 2
 MIN_BODY_TOKENS = 48  # below this a long title leaves too little room for content
 
 TokenCounter = Callable[[str], int]
-
-
-def tiktoken_cache_dir() -> Path:
-    """tiktoken's encodings ship inside llama-index-core; pointing there keeps it offline."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("llama_index.core")
-    assert spec and spec.submodule_search_locations
-    return Path(next(iter(spec.submodule_search_locations))) / "_static" / "tiktoken_cache"
-
-
-def use_offline_tiktoken() -> None:
-    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(tiktoken_cache_dir()))
 
 
 @lru_cache(maxsize=1)

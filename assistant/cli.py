@@ -67,6 +67,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--category", help="only papers with this category (e.g. cs.CL)")
     p.set_defaults(func=cmd_search)
 
+    p = sub.add_parser("ask", help="a cited answer to one question (or one per stdin line)")
+    p.add_argument("question", metavar="QUESTION", help="the question, or - for one per line")
+    p.add_argument("-k", type=int, default=None, help="papers to retrieve as sources (default: 5)")
+    add_index_option(p)
+    p.add_argument("--json", action="store_true", help="one JSON object per answer")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("chat", help="a conversation; follow-ups may refer to earlier turns")
+    p.add_argument("-k", type=int, default=None, help="papers to retrieve per turn (default: 5)")
+    add_index_option(p)
+    p.add_argument("--json", action="store_true", help="one JSON object per turn")
+    p.set_defaults(func=cmd_chat)
+
     p = sub.add_parser("papers", help="corpus statistics; list, find or show papers")
     add_index_option(p)
     group = p.add_mutually_exclusive_group()
@@ -78,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-READ_ONLY_COMMANDS = {"search", "papers"}
+READ_ONLY_COMMANDS = {"search", "papers", "ask", "chat"}
 
 
 def main(argv: list[str] | None = None, exit_fast: bool = False) -> int:
@@ -172,16 +185,17 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def queries(query: str | None) -> Iterator[str]:
+def queries(query: str | None, prompt: str = "search> ") -> Iterator[str]:
     if query == "-":
         yield from (line.strip() for line in sys.stdin if line.strip())
     elif query is not None:
         yield query
     else:
-        print("Search the papers. An empty line or Ctrl-D quits.", file=sys.stderr)
+        if prompt == "search> ":
+            print("Search the papers. An empty line or Ctrl-D quits.", file=sys.stderr)
         while True:
             try:
-                line = input("search> ").strip()
+                line = input(prompt).strip()
             except EOFError:
                 return
             if not line:
@@ -200,6 +214,106 @@ def print_hits(query: str, hits: list) -> None:
         snippet = textwrap.shorten(hit.snippet, 240, placeholder=" …")
         print(textwrap.indent(textwrap.fill(snippet, 96), "    "))
     print()
+
+
+# --- ask and chat -------------------------------------------------------------
+
+
+class Session:
+    """What answering needs, opened once per command."""
+
+    def __init__(self, settings: Settings, k: int | None) -> None:
+        from .embeddings import make_embedder
+        from .index import PaperIndex
+        from .llm import make_backend
+
+        self.settings = settings
+        self.k = k
+        self.index = PaperIndex.open(settings)
+        self.embedder = make_embedder(settings)
+        self.backend = make_backend(settings, lambda: self.embedder)
+
+    def turn(self, question: str, conversation, as_json: bool) -> bool:
+        """Answer one turn, streaming to a terminal; an LLM failure costs the turn only."""
+        from .answer import start_answer
+        from .llm import LLMError
+
+        try:
+            pending = start_answer(
+                question,
+                conversation,
+                self.index,
+                self.embedder,
+                self.backend,
+                self.settings,
+                self.k,
+            )
+            if as_json:
+                answer = pending.finish()
+                print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
+                return True
+            for delta in pending.deltas():
+                print(delta, end="", flush=True)
+            answer = pending.finish()
+        except LLMError as exc:
+            if as_json:
+                print(json.dumps({"question": question, "error": str(exc)}), flush=True)
+            else:
+                print(f"\nerror: {exc}", file=sys.stderr)
+            return False
+        print_answer_footer(answer)
+        return True
+
+
+def print_answer_footer(answer) -> None:
+    """The cleaned text was streamed already; what follows is what the check found."""
+    check = answer.check
+    if check.invalid_markers:
+        print(f"\n[removed citations to no source: {check.invalid_markers}]")
+    print()
+    if answer.citations:
+        print("Sources:")
+        for s in answer.citations:
+            print(f"  [{s.marker}] {s.paper.title}")
+    if check.uncited_sentences:
+        print(f"Uncited sentences: {len(check.uncited_sentences)}")
+        for sentence in check.uncited_sentences:
+            print(f"  - {sentence}")
+    usage = answer.usage
+    cost = "n/a" if usage.cost_usd is None else f"${usage.cost_usd:.4f}"
+    print(
+        f"({answer.backend}, {answer.model}; {usage.prompt_tokens}+{usage.completion_tokens}"
+        f" tokens, {cost}; {answer.latency_s:.2f}s)\n"
+    )
+
+
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from .types import Conversation
+
+    session = Session(settings, args.k)
+    ok = True
+    for question in queries(args.question, prompt="ask> "):
+        ok = session.turn(question, Conversation(), args.json) and ok
+    return 0 if ok else 1
+
+
+def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
+    from .types import Conversation
+
+    session = Session(settings, args.k)
+    conversation = Conversation()
+    if sys.stdin.isatty():
+        print(
+            f"Chat with the papers ({session.backend.name}: {session.backend.model}). "
+            "Follow-ups may refer to earlier answers. An empty line or Ctrl-D quits.",
+            file=sys.stderr,
+        )
+        lines = queries(None, prompt="you> ")
+    else:
+        lines = (line.strip() for line in sys.stdin if line.strip())
+    for question in lines:
+        session.turn(question, conversation, args.json)
+    return 0
 
 
 # --- papers -------------------------------------------------------------------

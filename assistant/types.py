@@ -63,3 +63,69 @@ class Hit:
             "score": round(self.score, 6),
             "snippet": self.snippet,
         }
+
+
+@dataclass
+class Source:
+    """A retrieved paper as the answer sees it: numbered once per conversation."""
+
+    marker: int
+    paper: Paper
+    score: float
+    snippet: str
+
+    def to_json(self) -> dict:
+        return {
+            "marker": self.marker,
+            "paper_id": self.paper.paper_id,
+            "title": self.paper.title,
+            "score": round(self.score, 6),
+        }
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = 0.0  # None: a model whose price we don't know
+
+    def add(self, other: Usage) -> None:
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        if self.cost_usd is None or other.cost_usd is None:
+            self.cost_usd = None
+        else:
+            self.cost_usd += other.cost_usd
+
+    def to_json(self) -> dict:
+        cost = None if self.cost_usd is None else round(self.cost_usd, 6)
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost_usd": cost,
+        }
+
+
+@dataclass
+class Turn:
+    question: str
+    standalone: str
+    answer: str
+    sources: list[Source]
+    cited: list[int]  # markers the answer kept, in order of first use
+
+
+@dataclass
+class Conversation:
+    """The turns so far, and the number each paper got: a paper keeps it for the whole chat."""
+
+    turns: list[Turn] = field(default_factory=list)
+    markers: dict[str, int] = field(default_factory=dict)  # paper_id -> n
+    papers: dict[int, Paper] = field(default_factory=dict)  # n -> paper
+
+    def marker_for(self, paper: Paper) -> int:
+        if paper.paper_id not in self.markers:
+            n = len(self.markers) + 1
+            self.markers[paper.paper_id] = n
+            self.papers[n] = paper
+        return self.markers[paper.paper_id]

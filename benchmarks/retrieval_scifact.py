@@ -45,6 +45,7 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "benchmarks" / "scifact"
 INDEX_DIR = REPO / "benchmarks" / "out" / "scifact-index"
 COLLECTION = "scifact"
+DATA_FILES = ("corpus.jsonl", "queries_train.jsonl", "qrels_train.tsv")
 
 MODES: tuple[Mode, ...] = ("bm25", "dense", "hybrid")
 DEPTH = 100  # papers retrieved per query: recall is measured at this depth
@@ -181,6 +182,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    missing = [n for n in DATA_FILES if not (args.data / n).is_file()]
+    if missing:
+        print(f"{args.data}: missing {', '.join(missing)} (pass --data DIR)", file=sys.stderr)
+        return 1
     started = time.perf_counter()
     queries = load_queries(args.data)[: args.limit]
     index, embedder = open_index(args.data, INDEX_DIR)
@@ -191,8 +196,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{mode}: {time.perf_counter() - mode_started:.1f}s", file=sys.stderr)
     figures = summarize(results, len(queries))
     seconds = time.perf_counter() - started
-    used = retrieval_settings(index.settings)
-    print(f"\nSciFact train, {len(queries)} claims with qrels; retrieval settings {used}\n")
+    used = retrieval_settings(index)
+    pool = max(index.settings.candidates, 4 * DEPTH)
+    print(f"\nSciFact train: {len(queries)} claims with qrels, {DEPTH} papers per search")
+    print(f"({pool} chunk candidates per retriever); retrieval settings {used}\n")
     print_table(figures)
     print(f"\nwall time {seconds:.0f}s")
     if args.json:
@@ -210,9 +217,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def retrieval_settings(settings: Settings) -> dict[str, object]:
-    fields = ("top_k", "candidates", "rrf_k", "dense_weight", "bm25_weight")
-    return {name: getattr(settings, name) for name in fields if hasattr(settings, name)}
+def retrieval_settings(index: PaperIndex) -> dict[str, object]:
+    """The settings that shape a search, and the BM25 parameters the loaded index was built with."""
+    fields = ("top_k", "candidates", "fusion", "rrf_k", "dense_weight", "bm25_weight")
+    used = {name: getattr(index.settings, name) for name in fields if hasattr(index.settings, name)}
+    bm25 = index.snapshot.bm25
+    if bm25 is not None:
+        used.update(bm25_method=bm25.method, bm25_k1=bm25.k1, bm25_b=bm25.b)
+    return used
 
 
 if __name__ == "__main__":

@@ -1,0 +1,98 @@
+"""Citation markers: parse them, drop the ones that point nowhere, report uncited sentences.
+
+This runs on every answer, whatever produced it, so an invented citation never
+reaches the user and an unsupported sentence never passes unnoticed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+# [1]  [1, 3]  [1-3]  [1–3]  [1,2-4]; adjacent groups like [1][2] are separate matches.
+MARKER = re.compile(r"\[\s*(\d+(?:\s*(?:,|-|–|—)\s*\d+)*)\s*\]")
+MAX_RANGE = 50  # "[1-1000]" is not a citation anyone meant
+# Sentence ends: ., ! or ? (optionally followed by markers) then space and an uppercase start.
+SENTENCE_END = re.compile(r"(?<=[.!?])((?:\s*\[[^\]]*\])*)\s+(?=[\"'(\[]?[A-Z0-9])")
+
+
+def parse_marker(inner: str) -> list[int]:
+    """'1, 3' -> [1, 3]; '1-3' -> [1, 2, 3]. Order kept, duplicates dropped."""
+    numbers: list[int] = []
+    for part in re.split(r"\s*,\s*", inner.strip()):
+        bounds = re.split(r"\s*[-–—]\s*", part)
+        if len(bounds) == 2:
+            low, high = int(bounds[0]), int(bounds[1])
+            span = range(low, high + 1) if 0 <= high - low < MAX_RANGE else [low, high]
+            numbers += span
+        else:
+            numbers.append(int(bounds[0]))
+    return list(dict.fromkeys(numbers))
+
+
+def markers_in(text: str) -> list[int]:
+    return [n for m in MARKER.finditer(text) for n in parse_marker(m.group(1))]
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences with their trailing markers attached; list items and lines stay separate."""
+    sentences: list[str] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        pieces = SENTENCE_END.split(line)
+        # split() interleaves the captured markers; glue each back onto its sentence.
+        current = pieces[0]
+        for i in range(1, len(pieces), 2):
+            current += pieces[i]
+            sentences.append(current.strip())
+            current = pieces[i + 1]
+        sentences.append(current.strip())
+    return [s for s in sentences if s]
+
+
+def is_claim(sentence: str) -> bool:
+    """Headings, list labels and one-word lines make no claim that needs a citation."""
+    bare = MARKER.sub("", sentence).strip(" -*#>:").strip()
+    return len(bare.split()) >= 4 and not sentence.lstrip().startswith("#")
+
+
+@dataclass
+class CitationCheck:
+    text: str  # the answer as shown: invalid markers removed
+    invalid_markers: list[int] = field(default_factory=list)
+    uncited_sentences: list[str] = field(default_factory=list)
+    cited: list[int] = field(default_factory=list)  # valid numbers, in order of first use
+
+    def to_json(self) -> dict:
+        return {
+            "invalid_markers": self.invalid_markers,
+            "uncited_sentences": self.uncited_sentences,
+        }
+
+
+def check_citations(text: str, valid: set[int], exempt: tuple[str, ...] = ()) -> CitationCheck:
+    """Remove markers outside `valid`; list uncited claim sentences (except `exempt` ones)."""
+    invalid: list[int] = []
+
+    def keep_valid(match: re.Match[str]) -> str:
+        numbers = parse_marker(match.group(1))
+        good = [n for n in numbers if n in valid]
+        invalid.extend(n for n in numbers if n not in valid)
+        return "".join(f"[{n}]" for n in good)
+
+    cleaned = MARKER.sub(keep_valid, text)
+    cleaned = re.sub(r"[ \t]+([.,;:!?])", r"\1", cleaned)  # "claim [9]." -> "claim."
+    cleaned = re.sub(r"[ \t]{2,}", " ", cleaned)
+    uncited = [
+        s
+        for s in split_sentences(cleaned)
+        if is_claim(s) and not MARKER.search(s) and not s.startswith(exempt)
+    ]
+    return CitationCheck(
+        text=cleaned,
+        invalid_markers=list(dict.fromkeys(invalid)),
+        uncited_sentences=uncited,
+        cited=list(dict.fromkeys(markers_in(cleaned))),
+    )

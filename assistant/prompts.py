@@ -1,0 +1,90 @@
+"""Prompts live in prompts/*.md, one per file, with a front-matter version line.
+
+A prompt is loaded by name, its placeholders are checked against the file's
+declaration (and a custom prompt's against the default's), and every answer
+records the versions and content hashes of the prompts that produced it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import string
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import AssistantError
+
+DEFAULT_PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
+FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Prompt:
+    name: str
+    version: str
+    template: str
+    placeholders: frozenset[str]
+    path: Path
+
+    @property
+    def sha(self) -> str:
+        return hashlib.sha256(self.template.encode()).hexdigest()[:12]
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def render(self, **values: str) -> str:
+        missing = self.placeholders - values.keys()
+        if missing:
+            raise AssistantError(f"prompt {self.name}: no value for {sorted(missing)}")
+        # str.format would choke on braces inside values such as abstracts; substitute by name.
+        return re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), m.group(0)), self.template)
+
+
+def template_fields(template: str) -> set[str]:
+    return {field for _, field, _, _ in string.Formatter().parse(template) if field}
+
+
+def load_prompt(name: str, directory: Path | None = None) -> Prompt:
+    path = (directory or DEFAULT_PROMPTS_DIR) / f"{name}.md"
+    if not path.is_file():
+        raise AssistantError(f"no prompt {name!r} at {path}", "prompts live in prompts/NAME.md")
+    text = path.read_text(encoding="utf-8")
+    match = FRONT_MATTER.match(text)
+    if not match:
+        raise AssistantError(
+            f"{path}:1: front matter: missing", "start the file with ---, version: N, ---"
+        )
+    meta = dict(
+        (k.strip(), v.strip())
+        for k, _, v in (line.partition(":") for line in match.group(1).splitlines())
+        if k.strip()
+    )
+    if not meta.get("version"):
+        raise AssistantError(f"{path}: version: missing from the front matter", "add `version: 1`")
+    template = text[match.end() :].strip() + "\n"
+    declared = set(re.findall(r"\w+", meta.get("placeholders", "")))
+    used = template_fields(template)
+    if declared != used:
+        raise AssistantError(
+            f"{path}: placeholders: the front matter declares {sorted(declared)} "
+            f"but the text uses {sorted(used)}",
+            "make the `placeholders:` line match the {names} in the text",
+        )
+    prompt = Prompt(name, meta["version"], template, frozenset(used), path)
+    if directory is not None and directory.resolve() != DEFAULT_PROMPTS_DIR:
+        default = load_prompt(name)
+        if prompt.placeholders != default.placeholders:
+            raise AssistantError(
+                f"{path}: placeholders {sorted(prompt.placeholders)} differ from the default "
+                f"prompt's {sorted(default.placeholders)}",
+                "a custom prompt must use the same placeholders as prompts/" + name + ".md",
+            )
+    return prompt
+
+
+def prompt_versions(prompts: dict[str, Prompt]) -> dict[str, str]:
+    """What every answer and eval report records: version and content hash per prompt."""
+    return {name: f"{p.version}-{p.sha}" for name, p in sorted(prompts.items())}
