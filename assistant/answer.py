@@ -137,9 +137,11 @@ def start_answer(
         standalone, condense_usage = backend.condense(conversation, question)
         usage.add(condense_usage)
     hits = search(index, embedder, standalone, k=k or settings.answer_k)
-    relevance = best_similarity(index, embedder, standalone)
+    similarity = best_similarity(index, embedder, standalone)
+    coverage = term_coverage(index, standalone, [h.paper.paper_id for h in hits[:3]])
+    relevance = min(similarity / settings.abstain_similarity, coverage / settings.abstain_coverage)
 
-    if not hits or relevance < settings.abstain_threshold:
+    if not hits or relevance < 1.0:
         nearest = [source_of(h, conversation) for h in hits[:3]]
         lines = [ABSTAIN_HEADER]
         if nearest:
@@ -192,13 +194,31 @@ def source_of(hit: Hit, conversation: Conversation) -> Source:
 
 
 def best_similarity(index: PaperIndex, embedder: Embedder, question: str) -> float:
-    """Cosine of the closest chunk: a scale that means the same for every question.
-
-    Fused retrieval scores are relative to each query's candidates, so they can't
-    say "nothing here is about this"; an absolute similarity can.
-    """
+    """Cosine of the closest chunk: an absolute scale, unlike fused retrieval scores."""
     nearest = index.dense(embedder.embed_query(question), 1)
     return nearest[0][1] if nearest else 0.0
+
+
+def term_coverage(index: PaperIndex, question: str, paper_ids: list[str]) -> float:
+    """IDF-weighted share of the question's terms that the retrieved papers contain.
+
+    A question about something the corpus never mentions (a benchmark, a method,
+    a game) still finds papers that are close in meaning, so similarity alone
+    can't tell it apart; but its rarest terms, which weigh most here, are
+    missing from them. Terms the corpus has never seen weigh most of all.
+    """
+    import math
+
+    from .index import bm25_tokenize
+
+    snap = index.snapshot
+    terms = set(bm25_tokenize([question])[0])
+    if not terms:
+        return 0.0
+    n = len(snap.papers)
+    idf = {t: math.log((n + 1) / (snap.document_frequency.get(t, 0) + 0.5)) for t in terms}
+    found = frozenset().union(*(snap.paper_terms.get(p, frozenset()) for p in paper_ids))
+    return sum(w for t, w in idf.items() if t in found) / sum(idf.values())
 
 
 def pack_sources(sources: list[Source], settings: Settings) -> list[Source]:

@@ -64,6 +64,7 @@ class CitationCheck:
     invalid_markers: list[int] = field(default_factory=list)
     uncited_sentences: list[str] = field(default_factory=list)
     cited: list[int] = field(default_factory=list)  # valid numbers, in order of first use
+    claims: int = 0  # sentences that make a claim and so need a citation
 
     def to_json(self) -> dict:
         return {
@@ -85,14 +86,12 @@ def check_citations(text: str, valid: set[int], exempt: tuple[str, ...] = ()) ->
     cleaned = MARKER.sub(keep_valid, text)
     cleaned = re.sub(r"[ \t]+([.,;:!?])", r"\1", cleaned)  # "claim [9]." -> "claim."
     cleaned = re.sub(r"[ \t]{2,}", " ", cleaned)
-    uncited = [
-        s
-        for s in split_sentences(cleaned)
-        if is_claim(s) and not MARKER.search(s) and not s.startswith(exempt)
-    ]
+    claims = [s for s in split_sentences(cleaned) if is_claim(s) and not s.startswith(exempt)]
+    uncited = [s for s in claims if not MARKER.search(s)]
     return CitationCheck(
         text=cleaned,
         invalid_markers=list(dict.fromkeys(invalid)),
         uncited_sentences=uncited,
         cited=list(dict.fromkeys(markers_in(cleaned))),
+        claims=len(claims),
     )

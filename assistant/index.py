@@ -18,6 +18,7 @@ import json
 import shutil
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -152,6 +153,17 @@ class Snapshot:
     @cached_property
     def text_of(self) -> dict[str, str]:
         return dict(zip(self.chunk_ids, self.chunk_texts, strict=True))
+
+    @cached_property
+    def paper_terms(self) -> dict[str, frozenset[str]]:
+        """Each paper's BM25 terms (stemmed, no stop words), for coverage checks."""
+        ids = list(self.papers)
+        texts = [f"{self.papers[i].title} {self.papers[i].abstract}" for i in ids]
+        return dict(zip(ids, map(frozenset, bm25_tokenize(texts)), strict=True))
+
+    @cached_property
+    def document_frequency(self) -> Counter[str]:
+        return Counter(term for terms in self.paper_terms.values() for term in terms)
 
 
 def bm25_tokenize(texts: list[str]) -> list[list[str]]:

@@ -92,10 +92,14 @@ class Settings(BaseSettings):
     history_tokens: int = Field(
         1000, ge=0, description="Token budget for past turns when condensing a follow-up."
     )
-    abstain_threshold: float = Field(
-        0.35,
-        description="Abstain when the best chunk's cosine similarity to the question is below "
-        "this; calibrated by benchmarks/answers.py on evals/datasets/answers.jsonl.",
+    # Abstention, calibrated by `benchmarks/answers.py --calibrate` on evals/datasets/answers.jsonl.
+    abstain_similarity: float = Field(
+        0.30, description="Abstain below this cosine between the question and its closest chunk."
+    )
+    abstain_coverage: float = Field(
+        0.47,
+        description="Abstain below this IDF-weighted share of the question's terms found in "
+        "the top three papers.",
     )
     prompts_dir: Path | None = Field(None, description="A folder of candidate prompts to use.")
 
