@@ -8,11 +8,12 @@ let the backend write, streaming; check every citation on the complete text.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .citations import CitationCheck, check_citations
+from .citations import CitationCheck, check_citations, filter_stream
 from .embeddings import Embedder
 from .index import PaperIndex
 from .llm import EXTRACTIVE_HEADER, Backend, Generation, format_sources
@@ -23,6 +24,22 @@ from .tokens import count_tokens
 from .types import Conversation, Hit, Source, Turn, Usage
 
 ABSTAIN_HEADER = "The indexed papers don't cover this question."
+
+
+@dataclass(frozen=True)
+class Relevance:
+    """How well the retrieved papers match the question, on two absolute scales."""
+
+    similarity: float  # cosine of the closest chunk
+    coverage: float  # IDF-weighted share of the question's terms in the top three papers
+    unknown_names: tuple[str, ...] = ()  # names in the question the corpus never mentions
+
+    def too_low(self, settings: Settings) -> bool:
+        return (
+            bool(self.unknown_names)
+            or self.similarity < settings.abstain_similarity
+            or self.coverage < settings.abstain_coverage
+        )
 
 
 @dataclass
@@ -39,7 +56,7 @@ class Answer:
     prompt_versions: dict[str, str]
     usage: Usage
     latency_s: float
-    relevance: float
+    relevance: Relevance
 
     def to_json(self) -> dict:
         return {
@@ -71,7 +88,7 @@ class PendingAnswer:
         sources: list[Source],
         generation: Generation,
         abstained: bool,
-        relevance: float,
+        relevance: Relevance,
         backend: Backend,
         conversation: Conversation,
         usage: Usage,
@@ -89,13 +106,19 @@ class PendingAnswer:
         self.started = started
 
     def deltas(self) -> Iterator[str]:
-        yield from self.generation
+        """The text as it arrives, already without markers that point to no source."""
+        yield from filter_stream(self.generation, self.valid_markers)
+
+    @property
+    def valid_markers(self) -> set[int]:
+        return set() if self.abstained else {s.marker for s in self.sources}
 
     def finish(self) -> Answer:
         text = self.generation.finish()
         self.usage.add(self.generation.usage)
-        valid = set() if self.abstained else {s.marker for s in self.sources}
-        check = check_citations(text, valid, exempt=(EXTRACTIVE_HEADER, ABSTAIN_HEADER, "- "))
+        check = check_citations(
+            text, self.valid_markers, exempt=(EXTRACTIVE_HEADER, ABSTAIN_HEADER, "- ")
+        )
         if self.abstained:
             check.uncited_sentences = []  # an abstention claims nothing about the papers
         by_marker = {s.marker: s for s in self.sources}
@@ -139,11 +162,13 @@ def start_answer(
     hits = search(index, embedder, standalone, k=k or settings.answer_k)
     similarity = best_similarity(index, embedder, standalone)
     coverage = term_coverage(index, standalone, [h.paper.paper_id for h in hits[:3]])
-    relevance = min(similarity / settings.abstain_similarity, coverage / settings.abstain_coverage)
+    relevance = Relevance(similarity, coverage, unknown_names(index, standalone))
 
-    if not hits or relevance < 1.0:
+    if not hits or relevance.too_low(settings):
         nearest = [source_of(h, conversation) for h in hits[:3]]
         lines = [ABSTAIN_HEADER]
+        if relevance.unknown_names:
+            lines[0] += f" None of them mentions {', '.join(relevance.unknown_names)}."
         if nearest:
             lines.append("The nearest papers in the index are:")
             lines += [f"- {s.paper.title}" for s in nearest]
@@ -219,6 +244,28 @@ def term_coverage(index: PaperIndex, question: str, paper_ids: list[str]) -> flo
     idf = {t: math.log((n + 1) / (snap.document_frequency.get(t, 0) + 0.5)) for t in terms}
     found = frozenset().union(*(snap.paper_terms.get(p, frozenset()) for p in paper_ids))
     return sum(w for t, w in idf.items() if t in found) / sum(idf.values())
+
+
+# A name: CamelCase (WebArena), an acronym (GCG, NF4) or letters with digits (miniF2F).
+NAME = re.compile(r"\b(?:[A-Za-z]+[A-Z][a-z]+\w*|[A-Z]{2,}\w*|[A-Za-z]+\d+\w*)(?:-\w+)*")
+
+
+def unknown_names(index: PaperIndex, question: str) -> tuple[str, ...]:
+    """Names in the question that no paper in the index ever uses.
+
+    A question about a benchmark or method the corpus never mentions can still
+    retrieve papers close in meaning; when it names the thing, its absence from
+    every abstract is the surest sign the papers can't answer.
+    """
+    from .index import bm25_tokenize
+
+    frequency = index.snapshot.document_frequency
+    names = []
+    for name in dict.fromkeys(m.group(0) for m in NAME.finditer(question)):
+        terms = bm25_tokenize([name])[0]
+        if terms and not any(frequency.get(t, 0) for t in terms):
+            names.append(name)
+    return tuple(names)
 
 
 def pack_sources(sources: list[Source], settings: Settings) -> list[Source]:

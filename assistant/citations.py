@@ -7,6 +7,7 @@ reaches the user and an unsupported sentence never passes unnoticed.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 # [1]  [1, 3]  [1-3]  [1–3]  [1,2-4]; adjacent groups like [1][2] are separate matches.
@@ -49,7 +50,21 @@ def split_sentences(text: str) -> list[str]:
             sentences.append(current.strip())
             current = pieces[i + 1]
         sentences.append(current.strip())
-    return [s for s in sentences if s]
+    return merge_abbreviations([s for s in sentences if s])
+
+
+ABBREVIATION = re.compile(r"\b(e\.g|i\.e|et al|etc|vs|cf|fig|eq|approx|no)\.$", re.IGNORECASE)
+
+
+def merge_abbreviations(pieces: list[str]) -> list[str]:
+    """'E.g.' and 'et al.' end no sentence: glue what follows back on."""
+    merged: list[str] = []
+    for piece in pieces:
+        if merged and ABBREVIATION.search(merged[-1]):
+            merged[-1] = f"{merged[-1]} {piece}"
+        else:
+            merged.append(piece)
+    return merged
 
 
 def is_claim(sentence: str) -> bool:
@@ -73,17 +88,37 @@ class CitationCheck:
         }
 
 
-def check_citations(text: str, valid: set[int], exempt: tuple[str, ...] = ()) -> CitationCheck:
-    """Remove markers outside `valid`; list uncited claim sentences (except `exempt` ones)."""
+def remove_invalid_markers(text: str, valid: set[int]) -> tuple[str, list[int]]:
+    """'[2, 9]' -> '[2]' when 9 is no source; returns the text and the numbers removed."""
     invalid: list[int] = []
 
     def keep_valid(match: re.Match[str]) -> str:
         numbers = parse_marker(match.group(1))
-        good = [n for n in numbers if n in valid]
         invalid.extend(n for n in numbers if n not in valid)
-        return "".join(f"[{n}]" for n in good)
+        return "".join(f"[{n}]" for n in numbers if n in valid)
 
-    cleaned = MARKER.sub(keep_valid, text)
+    return MARKER.sub(keep_valid, text), invalid
+
+
+def filter_stream(deltas: Iterable[str], valid: set[int]) -> Iterator[str]:
+    """Invalid markers never reach the screen: a half-written '[…' waits for its ']'."""
+    held = ""
+    for delta in deltas:
+        held += delta
+        cut = held.rfind("[")
+        if cut != -1 and "]" not in held[cut:] and len(held) - cut < 32:
+            ready, held = held[:cut], held[cut:]
+        else:
+            ready, held = held, ""
+        if ready:
+            yield remove_invalid_markers(ready, valid)[0]
+    if held:
+        yield remove_invalid_markers(held, valid)[0]
+
+
+def check_citations(text: str, valid: set[int], exempt: tuple[str, ...] = ()) -> CitationCheck:
+    """Remove markers outside `valid`; list uncited claim sentences (except `exempt` ones)."""
+    cleaned, invalid = remove_invalid_markers(text, valid)
     cleaned = re.sub(r"[ \t]+([.,;:!?])", r"\1", cleaned)  # "claim [9]." -> "claim."
     cleaned = re.sub(r"[ \t]{2,}", " ", cleaned)
     claims = [s for s in split_sentences(cleaned) if is_claim(s) and not s.startswith(exempt)]

@@ -7,6 +7,7 @@ text afterwards, whichever backend wrote it.
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -40,6 +41,9 @@ PRICES = {
 }
 
 EXTRACTIVE_HEADER = "Extractive answer: the most relevant sentences from the retrieved abstracts."
+
+
+NOT_OPENAI_HINT = "check that OPENAI_BASE_URL points at an OpenAI-compatible /v1 endpoint"
 
 
 class LLMError(AssistantError):
@@ -84,12 +88,22 @@ class Backend(Protocol):
     def condense(self, conversation: Conversation, question: str) -> tuple[str, Usage]: ...
 
 
+SOURCE_TAG = re.compile(r"<(?=\s*/?\s*source\b)", re.IGNORECASE)
+
+
+def defuse(text: str) -> str:
+    """Corpus text can't open or close a <source> block: its '<' becomes '&lt;'."""
+    return SOURCE_TAG.sub("&lt;", text)
+
+
 def format_sources(sources: list[Source]) -> str:
-    """Delimited so that text inside an abstract can't pass for the prompt's own words."""
+    """Delimited so that text inside a title or abstract can't pass for the prompt's own words."""
     blocks = []
     for s in sources:
-        abstract = s.paper.abstract.replace("</source>", "</ source>")
-        blocks.append(f'<source n="{s.marker}" title="{s.paper.title}">\n{abstract}\n</source>')
+        title = html.escape(" ".join(s.paper.title.split()), quote=True)
+        blocks.append(
+            f'<source n="{s.marker}" title="{title}">\n{defuse(s.paper.abstract)}\n</source>'
+        )
     return "\n\n".join(blocks)
 
 
@@ -145,6 +159,7 @@ class OpenAIBackend:
 
         text = ""
         reported = None
+        events = 0
         try:
             stream = self.client.chat.completions.create(
                 model=self.model,
@@ -154,6 +169,7 @@ class OpenAIBackend:
                 stream_options={"include_usage": True},
             )
             for chunk in stream:
+                events += 1
                 if getattr(chunk, "usage", None):
                     reported = chunk.usage
                 for choice in chunk.choices or []:
@@ -184,7 +200,13 @@ class OpenAIBackend:
                 "cannot reach the model server", "check OPENAI_BASE_URL and your connection"
             ) from exc
         except (openai.OpenAIError, ValueError, KeyError, AttributeError, TypeError) as exc:
-            raise LLMError(f"malformed reply from the model server ({type(exc).__name__})") from exc
+            raise LLMError(
+                f"malformed reply from the model server ({type(exc).__name__})", NOT_OPENAI_HINT
+            ) from exc
+        if events == 0:
+            raise LLMError(
+                "malformed reply from the model server (no stream events)", NOT_OPENAI_HINT
+            )
         if not text.strip():
             raise LLMError("the model returned an empty answer", "try again or another model")
         if reported is not None:

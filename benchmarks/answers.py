@@ -133,7 +133,7 @@ def main() -> None:
     for name, value, target in rows:
         print(f"{name:<{width}}  {value:>9}  {target}")
     wrongly = [
-        (i["id"], round(a.relevance, 3))
+        (i["id"], round(a.relevance.similarity, 2), round(a.relevance.coverage, 2))
         for i, a in answers
         if a.abstained != (i["kind"] == "unanswerable")
     ]

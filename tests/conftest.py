@@ -75,3 +75,14 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session")
+def seed_index(tmp_path_factory: pytest.TempPathFactory, real_embedder):
+    """The real seed corpus in a real Chroma with the real model, built once per run (~25 s)."""
+    from assistant.corpus import read_corpus
+    from assistant.index import PaperIndex, ingest
+
+    settings = Settings(index_dir=tmp_path_factory.mktemp("seed") / "index", llm="extractive")
+    ingest(settings, read_corpus([SEED_CORPUS]), [SEED_CORPUS], real_embedder, progress=False)
+    return PaperIndex.open(settings)
