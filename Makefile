@@ -3,10 +3,11 @@ STAMP := .venv/.installed
 
 .PHONY: run test lint bench clean
 
-# The app's main job. Until the Streamlit app exists it is an interactive search.
+# The app's main job. Until the Streamlit app exists it is an interactive chat
+# with cited answers (extractive offline; an OpenAI-compatible model with a key).
 run: $(STAMP)
 	@test -f .assistant/index/chroma/chroma.sqlite3 || $(PY) -m assistant ingest
-	$(PY) -m assistant search
+	$(PY) -m assistant chat
 
 test: $(STAMP)
 	$(PY) -m ruff check assistant tests benchmarks
@@ -20,6 +21,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/retrieval_seed.py
 	$(PY) benchmarks/retrieval_scifact.py
 	$(PY) benchmarks/speed.py
+	$(PY) benchmarks/answers.py
 
 # torch first and pinned: a plain requirement would pull several GB of CUDA
 # packages, while 2.13.0 resolves to the CPU build on this kind of machine.
