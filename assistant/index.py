@@ -14,17 +14,18 @@ skips every paper whose content hash is already there.
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 # for the embedder's bulk (bf16) path.
 EMBED_BATCH_CHUNKS = BULK_BATCH
 REBUILD_SUFFIX = "-rebuild"
+T = TypeVar("T")
 
 
 # --- Chroma -----------------------------------------------------------------
@@ -85,6 +87,17 @@ def server_errors(settings: Settings) -> Iterator[None]:
             f"lost the connection to {where_am_i(settings)} ({type(exc).__name__})",
             "check that the Chroma server is still running",
         ) from exc
+
+
+def translates_server_errors(fn: Callable[..., T]) -> Callable[..., T]:
+    """For functions whose first argument is the Settings."""
+
+    @functools.wraps(fn)
+    def wrapper(settings: Settings, *args: Any, **kwargs: Any) -> T:
+        with server_errors(settings):
+            return fn(settings, *args, **kwargs)
+
+    return wrapper
 
 
 def find_collection(client: ClientAPI, name: str) -> Collection | None:
@@ -418,6 +431,7 @@ def chunk_metadata(chunk: Chunk, paper: Paper) -> dict[str, Any]:
     return meta
 
 
+@translates_server_errors
 def ingest(
     settings: Settings,
     read: CorpusRead,
@@ -427,18 +441,6 @@ def ingest(
     progress: bool = True,
 ) -> IngestReport:
     """Bring the collection in line with what was just read; embed only what changed."""
-    with server_errors(settings):
-        return _ingest(settings, read, roots, embedder, rebuild, progress)
-
-
-def _ingest(
-    settings: Settings,
-    read: CorpusRead,
-    roots: list[Path],
-    embedder: Embedder,
-    rebuild: bool = False,
-    progress: bool = True,
-) -> IngestReport:
     from tqdm import tqdm
 
     started = time.perf_counter()

@@ -20,21 +20,16 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from common import REPO, SEED_CORPUS, SEED_INDEX, open_index
 
-from assistant.answer import Answer, ask, best_similarity, term_coverage  # noqa: E402
-from assistant.corpus import read_corpus  # noqa: E402
-from assistant.embeddings import make_embedder  # noqa: E402
-from assistant.index import PaperIndex, ingest  # noqa: E402
-from assistant.llm import ExtractiveBackend  # noqa: E402
-from assistant.retrieval import search  # noqa: E402
-from assistant.settings import Settings  # noqa: E402
-from assistant.types import Conversation  # noqa: E402
+from assistant.answer import Answer, ask, best_similarity, term_coverage
+from assistant.llm import ExtractiveBackend
+from assistant.retrieval import search
+from assistant.settings import Settings
+from assistant.types import Conversation
 
 
 def load(path: Path) -> list[dict]:
@@ -79,15 +74,12 @@ def main() -> None:
     parser.add_argument(
         "--dataset", type=Path, default=REPO / "evals" / "datasets" / "answers.jsonl"
     )
-    parser.add_argument("--index", type=Path, default=REPO / "benchmarks" / "out" / "seed-index")
+    parser.add_argument("--index", type=Path, default=SEED_INDEX)
     parser.add_argument("--calibrate", action="store_true")
     args = parser.parse_args()
 
     settings = Settings(index_dir=args.index, llm="extractive")
-    embedder = make_embedder(settings)
-    corpus = REPO / "data" / "papers"
-    ingest(settings, read_corpus([corpus]), [corpus], embedder, progress=True)
-    index = PaperIndex.open(settings)
+    index, embedder = open_index(SEED_CORPUS, settings)
     backend = ExtractiveBackend(embedder)
     items = load(args.dataset)
 

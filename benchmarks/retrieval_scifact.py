@@ -33,10 +33,10 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from common import open_index
 
-from assistant.corpus import read_corpus
 from assistant.embeddings import Embedder, make_embedder
-from assistant.index import PaperIndex, ingest
+from assistant.index import PaperIndex
 from assistant.metrics import mean, ndcg_at_k, recall_at_k
 from assistant.retrieval import Mode, search
 from assistant.settings import Settings
@@ -104,17 +104,9 @@ def load_queries(data: Path) -> list[Query]:
     return queries
 
 
-def open_index(data: Path, index_dir: Path) -> tuple[PaperIndex, Embedder]:
-    """Ingest the corpus (only what isn't embedded yet) and open the index."""
+def open_scifact(data: Path, index_dir: Path) -> tuple[PaperIndex, Embedder]:
     settings = Settings(index_dir=index_dir, collection=COLLECTION)
-    embedder = CachedEmbedder(make_embedder(settings))
-    corpus = data / "corpus.jsonl"
-    read = read_corpus([corpus])
-    if read.problems:
-        print(f"{len(read.problems)} corpus problems, e.g. {read.problems[0]}", file=sys.stderr)
-    report = ingest(settings, read, [corpus], embedder, progress=True)
-    print(f"index: {report.summary()}", file=sys.stderr)
-    return PaperIndex.open(settings, embedder.name), embedder
+    return open_index(data / "corpus.jsonl", settings, CachedEmbedder(make_embedder(settings)))
 
 
 def evaluate(index: PaperIndex, embedder: Embedder, queries: list[Query], mode: Mode) -> ModeResult:
@@ -188,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     started = time.perf_counter()
     queries = load_queries(args.data)[: args.limit]
-    index, embedder = open_index(args.data, INDEX_DIR)
+    index, embedder = open_scifact(args.data, INDEX_DIR)
     results = []
     for mode in MODES:
         mode_started = time.perf_counter()

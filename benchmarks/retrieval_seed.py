@@ -14,18 +14,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from common import REPO, SEED_CORPUS, SEED_INDEX, open_index
 
-from assistant.corpus import normalize_title, read_corpus  # noqa: E402
-from assistant.embeddings import make_embedder  # noqa: E402
-from assistant.index import PaperIndex, ingest  # noqa: E402
-from assistant.metrics import mean, recall_at_k, reciprocal_rank  # noqa: E402
-from assistant.retrieval import MODES, search  # noqa: E402
-from assistant.settings import Settings  # noqa: E402
+from assistant.corpus import normalize_title
+from assistant.index import PaperIndex
+from assistant.metrics import mean, recall_at_k, reciprocal_rank
+from assistant.retrieval import MODES, search
+from assistant.settings import Settings
 
 TARGETS = {
     "long MRR": 0.98,
@@ -98,16 +95,11 @@ def main() -> None:
     parser.add_argument(
         "--dataset", type=Path, default=REPO / "evals" / "datasets" / "retrieval.jsonl"
     )
-    parser.add_argument("--index", type=Path, default=REPO / "benchmarks" / "out" / "seed-index")
+    parser.add_argument("--index", type=Path, default=SEED_INDEX)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
-    settings = Settings(index_dir=args.index)
-    embedder = make_embedder(settings)
-    corpus = REPO / "data" / "papers"
-    report = ingest(settings, read_corpus([corpus]), [corpus], embedder, progress=True)
-    print(report.summary(), file=sys.stderr)
-    index = PaperIndex.open(settings)
+    index, embedder = open_index(SEED_CORPUS, Settings(index_dir=args.index))
     questions = load_questions(args.dataset, index)
     counts: dict[str, int] = {}
     for q in questions:

@@ -1,0 +1,28 @@
+"""What every benchmark script does first: bring an index up to date and open it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from assistant.corpus import read_corpus
+from assistant.embeddings import Embedder, make_embedder
+from assistant.index import PaperIndex, ingest
+from assistant.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+SEED_CORPUS = REPO / "data" / "papers"
+SEED_INDEX = REPO / "benchmarks" / "out" / "seed-index"
+
+
+def open_index(
+    corpus: Path, settings: Settings, embedder: Embedder | None = None
+) -> tuple[PaperIndex, Embedder]:
+    """Ingest the corpus (incremental: a second run embeds nothing) and open the index."""
+    embedder = embedder or make_embedder(settings)
+    read = read_corpus([corpus])
+    if read.problems:
+        print(f"{len(read.problems)} corpus problems, e.g. {read.problems[0]}", file=sys.stderr)
+    report = ingest(settings, read, [corpus], embedder, progress=True)
+    print(f"index: {report.summary()}", file=sys.stderr)
+    return PaperIndex.open(settings, embedder.name), embedder
