@@ -419,14 +419,22 @@ def stored_state(collection: Collection) -> dict[str, tuple[str, list[str], Pape
 
 
 def chunk_metadata(chunk: Chunk, paper: Paper) -> dict[str, Any]:
-    meta: dict[str, Any] = {
-        "paper_id": paper.paper_id,
-        "title": paper.title,
+    return {
         "position": chunk.position,
         "content_hash": paper.content_hash(),
         "n_tokens": chunk.n_tokens,
+        **paper_metadata(paper, chunk.position),
     }
-    if chunk.position == 0:
+
+
+def paper_metadata(paper: Paper, position: int) -> dict[str, Any]:
+    """What a chunk says about its paper; sources can change without re-embedding."""
+    meta: dict[str, Any] = {
+        "paper_id": paper.paper_id,
+        "title": paper.title,
+        "sources": paper.sources or ["?"],  # Chroma takes no empty lists
+    }
+    if position == 0:
         meta["paper"] = json.dumps(paper.to_dict(), ensure_ascii=False)
     return meta
 
@@ -464,7 +472,7 @@ def ingest(
     incoming = {p.paper_id: p for p in read.papers}
 
     to_delete: list[str] = []  # chunk ids
-    to_update: dict[str, Paper] = {}  # chunk-0 id -> paper whose sources changed
+    to_update: dict[str, tuple[list[str], Paper]] = {}  # paper_id -> (chunk ids, new record)
     to_embed: list[Paper] = []
     for paper_id, (content_hash, chunk_ids, old) in stored.items():
         kept_sources = [s for s in (old.sources if old else []) if not in_scope(s, roots)]
@@ -474,7 +482,7 @@ def ingest(
                 # Still listed in a file this ingest wasn't asked about.
                 if kept_sources != old.sources:
                     old.sources = kept_sources
-                    to_update[f"{paper_id}#0"] = old
+                    to_update[paper_id] = (chunk_ids, old)
                 continue
             if old is not None and troubled_files & set(old.sources):
                 # Its file has a bad line now; deleting would lose what the user didn't remove.
@@ -488,7 +496,7 @@ def ingest(
         if content_hash == paper.content_hash() and complete:
             report.unchanged += 1
             if old is not None and old.to_dict() != paper.to_dict():
-                to_update[f"{paper_id}#0"] = paper
+                to_update[paper_id] = (chunk_ids, paper)
         else:
             to_delete += chunk_ids
             to_embed.append(paper)
@@ -502,10 +510,15 @@ def ingest(
         set_generation(collection, uuid.uuid4().hex)
     if to_delete:
         collection.delete(ids=to_delete)
-    for chunk_id, paper in to_update.items():
-        meta = dict(collection.get(ids=[chunk_id], include=["metadatas"])["metadatas"][0])  # type: ignore[index]
-        meta["paper"] = json.dumps(paper.to_dict(), ensure_ascii=False)
-        collection.update(ids=[chunk_id], metadatas=[meta])
+    if to_update:
+        current = collection.get(
+            ids=[cid for ids, _ in to_update.values() for cid in ids], include=["metadatas"]
+        )
+        metadatas = [
+            {**meta, **paper_metadata(to_update[meta["paper_id"]][1], meta["position"])}
+            for meta in current["metadatas"]  # type: ignore[union-attr]
+        ]
+        collection.update(ids=current["ids"], metadatas=metadatas)  # type: ignore[arg-type]
 
     count_tokens = minilm_token_counter() if to_embed else None
     bar = tqdm(

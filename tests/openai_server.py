@@ -21,7 +21,9 @@ Only the standard library: `ThreadingHTTPServer` in a daemon thread.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import re
 import threading
 import time
 from collections import deque
@@ -32,6 +34,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 CHAT_PATH = "/v1/chat/completions"
+EMBEDDINGS_PATH = "/v1/embeddings"
+EMBEDDING_DIM = 32
 ERROR_TYPES = {
     400: "invalid_request_error",
     401: "invalid_request_error",
@@ -76,6 +80,7 @@ class ScriptedOpenAI:
         self.requests: list[dict] = []  # every request body, parsed, in arrival order
         self.headers: list[dict[str, str]] = []  # their headers (lower-cased names)
         self.unexpected = 0  # requests that found the queue empty
+        self.embedding_inputs: list[str] = []  # every text sent to /v1/embeddings
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -180,13 +185,16 @@ class ScriptedOpenAI:
     def _serve(self, req: BaseHTTPRequestHandler) -> None:
         length = int(req.headers.get("content-length") or 0)
         raw = req.rfile.read(length)
-        if req.path.split("?")[0] != CHAT_PATH:
+        path = req.path.split("?")[0]
+        if path not in (CHAT_PATH, EMBEDDINGS_PATH):
             return self._send_error(req, 404, f"openai_server: no route {req.path}", retry=False)
         try:
             body = json.loads(raw)
         except ValueError:
             message = "openai_server: request body is not JSON"
             return self._send_error(req, 400, message, retry=False)
+        if path == EMBEDDINGS_PATH:
+            return self._send(req, 200, json.dumps(self._embeddings(body)).encode())
         reply = self._next(body, {k.lower(): v for k, v in req.headers.items()})
         if reply is None:
             return self._send_error(
@@ -206,6 +214,24 @@ class ScriptedOpenAI:
         if body.get("stream"):
             return self._stream_text(req, body, reply)
         return self._send(req, 200, json.dumps(self._completion(reply)).encode())
+
+    def _embeddings(self, body: dict) -> dict:
+        """Unscripted: a deterministic bag-of-words vector per input, like a tiny real model."""
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        self.embedding_inputs.extend(texts)
+        data = []
+        for i, text in enumerate(texts):
+            vector = [0.0] * EMBEDDING_DIM
+            for word in re.findall(r"\w+", text.lower()):
+                vector[int(hashlib.md5(word.encode()).hexdigest(), 16) % EMBEDDING_DIM] += 1.0
+            data.append({"object": "embedding", "index": i, "embedding": vector})
+        tokens = sum(len(t.split()) for t in texts)
+        return {
+            "object": "list",
+            "data": data,
+            "model": body.get("model", "text-embedding-3-small"),
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
 
     def _send(
         self,

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from conftest import REPO, write_jsonl
+from openai_server import openai_server  # noqa: F401
 
 from assistant.cli import main
 from assistant.corpus import read_corpus
@@ -73,3 +74,96 @@ def test_papers_stats_and_find(settings, tmp_path: Path, fake_embedder, capsys) 
     assert stats["papers"] == 1 and stats["embedding model"] == "local:all-MiniLM-L6-v2"
     assert main(["papers", "--find", "sparse", "--index", str(settings.index_dir)]) == 0
     assert "Sparse attention" in capsys.readouterr().out
+
+
+def test_ask_and_chat_json_from_stdin(
+    settings, tmp_path: Path, fake_embedder, monkeypatch, capsys
+) -> None:
+    """`ask -` answers each line on its own; `chat` reads lines as turns of one conversation."""
+    import io
+
+    path = write_jsonl(
+        tmp_path / "p.jsonl",
+        [
+            {
+                "id": "1",
+                "title": "EMS: evicting and merging the KV cache",
+                "abstract": "We compress the KV cache by evicting and merging tokens. "
+                "EMS keeps accuracy at a tenth of the cache memory in our experiments.",
+            },
+            {
+                "id": "2",
+                "title": "Speech recognition for Fon and Igbo",
+                "abstract": "We build speech recognition for Fon and Igbo. "
+                "Our models reach usable word error rates on both languages in evaluation.",
+            },
+        ],
+    )
+    ingest(settings, read_corpus([path]), [path], fake_embedder, progress=False)
+    monkeypatch.setattr("assistant.embeddings.make_embedder", lambda s: fake_embedder)
+    monkeypatch.setenv("ASSISTANT_ABSTAIN_SIMILARITY", "-1")
+    monkeypatch.setenv("ASSISTANT_ABSTAIN_COVERAGE", "0")
+    index = ["--index", str(settings.index_dir), "--json"]
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("kv cache eviction merging\nspeech Fon Igbo\n"))
+    assert main(["ask", "-", *index]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 2 and all(line["backend"] == "extractive" for line in lines)
+    assert set(lines[0]) == {
+        "question",
+        "standalone_question",
+        "answer",
+        "abstained",
+        "citations",
+        "sources",
+        "citation_check",
+        "backend",
+        "model",
+        "prompt_versions",
+        "usage",
+        "latency_s",
+    }
+    assert lines[0]["citations"][0]["paper_id"] == "1"
+    assert lines[1]["citations"][0]["paper_id"] == "2"
+    assert lines[1]["standalone_question"] == "speech Fon Igbo"  # answered on its own
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("kv cache eviction merging\nwhat did it keep?\n"))
+    assert main(["chat", *index]) == 0
+    first, second = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert second["standalone_question"].startswith("what did it keep? (context: kv cache")
+    assert second["citations"][0]["marker"] == first["citations"][0]["marker"]
+
+
+def test_chat_goes_on_after_an_llm_failure(
+    settings,
+    tmp_path: Path,
+    fake_embedder,
+    monkeypatch,
+    capsys,
+    openai_server,  # noqa: F811
+) -> None:
+    import io
+
+    path = write_jsonl(
+        tmp_path / "p.jsonl",
+        [{"id": "1", "title": "Sparse attention", "abstract": "Sparse attention for long inputs."}],
+    )
+    ingest(settings, read_corpus([path]), [path], fake_embedder, progress=False)
+    monkeypatch.setattr("assistant.embeddings.make_embedder", lambda s: fake_embedder)
+    for name, value in {
+        "OPENAI_API_KEY": "sk-test-secret",
+        "OPENAI_BASE_URL": openai_server.base_url,
+        "ASSISTANT_LLM_TIMEOUT": "0.3",
+        "ASSISTANT_LLM_MAX_RETRIES": "0",
+        "ASSISTANT_ABSTAIN_SIMILARITY": "-1",
+        "ASSISTANT_ABSTAIN_COVERAGE": "0",
+    }.items():
+        monkeypatch.setenv(name, value)
+    openai_server.queue_hang(2.0)
+    openai_server.queue_text("Sparse attention handles long inputs [1].", pieces=3)
+    monkeypatch.setattr("sys.stdin", io.StringIO("sparse attention?\nsparse attention again?\n"))
+    assert main(["chat", "--index", str(settings.index_dir)]) == 0
+    out, err = capsys.readouterr()
+    assert "error: the model did not answer within 0.3 s" in err
+    assert "Sparse attention handles long inputs [1]." in out and "[1] Sparse attention" in out
+    assert "sk-test-secret" not in out + err

@@ -60,6 +60,7 @@ def test_ingest_then_search(settings: Settings, corpus: Path, fake_embedder: Fak
     assert hits[0].paper.paper_id == "a1"
     meta = index.collection.get(ids=["a1#0"], include=["metadatas"])["metadatas"][0]
     assert meta["paper_id"] == "a1" and meta["title"] == TOPICS[1][0] and meta["position"] == 0
+    assert meta["sources"] == ["papers/a.jsonl"]
     assert index.papers["a1"].sources == ["papers/a.jsonl"]  # relative to the working dir
 
 
@@ -93,6 +94,17 @@ def test_removed_file_deletes_its_papers_only(settings, corpus, fake_embedder) -
     report = run_ingest(settings, [corpus], fake_embedder)
     assert report.deleted == 3
     assert sorted(PaperIndex.open(settings).papers) == ["a0", "a1", "a2"]
+
+
+def test_a_paper_listed_in_a_second_file_records_both(settings, corpus, fake_embedder) -> None:
+    run_ingest(settings, [corpus], fake_embedder)
+    write_jsonl(corpus / "c.jsonl", paper_rows("a", TOPICS[:1]))  # a0 again, unchanged
+    report = run_ingest(settings, [corpus], fake_embedder)
+    assert (report.unchanged, report.added) == (6, 0)
+    index = PaperIndex.open(settings)
+    assert index.papers["a0"].sources == ["papers/a.jsonl", "papers/c.jsonl"]
+    meta = index.collection.get(ids=["a0#0"], include=["metadatas"])["metadatas"][0]
+    assert meta["sources"] == ["papers/a.jsonl", "papers/c.jsonl"]
 
 
 def test_ingesting_another_path_keeps_what_was_there(
