@@ -279,11 +279,17 @@ def print_answer_footer(answer) -> None:
         print(f"Uncited sentences: {len(check.uncited_sentences)}")
         for sentence in check.uncited_sentences:
             print(f"  - {sentence}")
+    print(f"({describe_cost(answer)}; {answer.latency_s:.2f}s)\n")
+
+
+def describe_cost(answer) -> str:
+    if answer.backend == "extractive":
+        return "extractive, no model"
     usage = answer.usage
-    cost = "n/a" if usage.cost_usd is None else f"${usage.cost_usd:.4f}"
-    print(
-        f"({answer.backend}, {answer.model}; {usage.prompt_tokens}+{usage.completion_tokens}"
-        f" tokens, {cost}; {answer.latency_s:.2f}s)\n"
+    cost = "cost unknown" if usage.cost_usd is None else f"${usage.cost_usd:.4f}"
+    return (
+        f"{answer.model}; {usage.prompt_tokens} prompt + {usage.completion_tokens} "
+        f"completion tokens, {cost}"
     )
 
 
@@ -303,9 +309,14 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
     session = Session(settings, args.k)
     conversation = Conversation()
     if sys.stdin.isatty():
+        how = (
+            f"answers by {session.backend.model}"
+            if session.backend.name == "openai"
+            else "offline extractive answers; set OPENAI_API_KEY for a model's"
+        )
         print(
-            f"Chat with the papers ({session.backend.name}: {session.backend.model}). "
-            "Follow-ups may refer to earlier answers. An empty line or Ctrl-D quits.",
+            f"Chat with {len(session.index.papers)} papers ({how}). Follow-ups may refer to "
+            "earlier answers. An empty line or Ctrl-D quits.",
             file=sys.stderr,
         )
         lines = queries(None, prompt="you> ")
