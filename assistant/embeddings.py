@@ -112,8 +112,18 @@ class QueryEncoder:
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(256)  # a query longer than the model's window is cut
         self.model = BertModel.from_pretrained(str(path)).eval()
+        self._recent: dict[str, np.ndarray] = {}
 
     def encode(self, text: str) -> np.ndarray:
+        # Answering asks for the same question's vector twice (retrieval, then the
+        # relevance check); the last few are kept rather than computed again.
+        if text not in self._recent:
+            if len(self._recent) >= 32:
+                self._recent.pop(next(iter(self._recent)))
+            self._recent[text] = self._encode(text)
+        return self._recent[text]
+
+    def _encode(self, text: str) -> np.ndarray:
         import torch
 
         encoding = self.tokenizer.encode(text)
