@@ -127,12 +127,6 @@ def check_model(collection: Collection, settings: Settings, embedder_name: str) 
         )
 
 
-def set_generation(collection: Collection, generation: str) -> None:
-    meta = dict(collection.metadata or {})
-    meta["generation"] = generation
-    collection.modify(metadata=meta)
-
-
 def read_collection(collection: Collection, include: list[str]) -> Iterator[dict[str, Any]]:
     """Everything in the collection, paged so a large index doesn't become one huge reply."""
     page = 5000
@@ -218,6 +212,16 @@ def snapshot_from_collection(collection: Collection) -> Snapshot:
         for r in rows
         if "paper" in r["metadatas"]
     }
+    for r in rows:  # a paper whose first chunk (and record) was lost keeps its other chunks
+        meta = r["metadatas"]
+        if meta["paper_id"] not in papers:
+            body = " ".join(
+                x["documents"].split("\n", 1)[-1]
+                for x in rows
+                if x["metadatas"]["paper_id"] == meta["paper_id"]
+            )
+            sources = list(meta.get("sources", []))
+            papers[meta["paper_id"]] = Paper(meta["paper_id"], meta.get("title", ""), body, sources)
     texts = [r["documents"] for r in rows]
     return Snapshot(
         generation=(collection.metadata or {}).get("generation", ""),
@@ -286,30 +290,49 @@ def load_snapshot(directory: Path, generation: str) -> Snapshot | None:
 class PaperIndex:
     """An opened index: the collection for dense search, the snapshot for the rest."""
 
-    def __init__(self, settings: Settings, collection: Collection, snapshot: Snapshot) -> None:
+    FRESHNESS_SECONDS = 2.0  # how often a long-running session asks whether others ingested
+
+    def __init__(
+        self, settings: Settings, client: ClientAPI, collection: Collection, snapshot: Snapshot
+    ) -> None:
         self.settings = settings
+        self.client = client
         self.collection = collection
         self.snapshot = snapshot
+        self._checked = time.monotonic()
 
     @classmethod
+    @translates_server_errors
     def open(cls, settings: Settings, embedder_name: str | None = None) -> PaperIndex:
         client = open_client(settings)
-        with server_errors(settings):
-            collection = find_collection(client, settings.collection) or finish_rebuild(
-                client, settings
+        collection = find_collection(client, settings.collection) or finish_rebuild(
+            client, settings
+        )
+        if collection is None:
+            raise IndexMissingError(
+                f"no index at {where_am_i(settings)}",
+                "build it with `python -m assistant ingest` (reads data/papers by default)",
             )
-            if collection is None:
-                raise IndexMissingError(
-                    f"no index at {where_am_i(settings)}",
-                    "build it with `python -m assistant ingest` (reads data/papers by default)",
-                )
-            check_model(collection, settings, embedder_name or settings.embedding_model)
-            generation = (collection.metadata or {}).get("generation", "")
-            snapshot = load_snapshot(cache_dir(settings), generation)
-            if snapshot is None:
-                snapshot = snapshot_from_collection(collection)
-                save_snapshot(snapshot, cache_dir(settings))
-        return cls(settings, collection, snapshot)
+        check_model(collection, settings, embedder_name or settings.embedding_model)
+        return cls(settings, client, collection, current_snapshot(settings, collection))
+
+    @property
+    def complete(self) -> bool:
+        """False when the last ingest into this collection was cut short."""
+        return bool((self.collection.metadata or {}).get("complete", True))
+
+    def ensure_fresh(self) -> None:
+        """Another process (or machine) may have ingested since we opened: follow it."""
+        now = time.monotonic()
+        if now - self._checked < self.FRESHNESS_SECONDS:
+            return
+        self._checked = now
+        with server_errors(self.settings):
+            collection = find_collection(self.client, self.settings.collection)
+            if collection is None or generation_of(collection) == self.snapshot.generation:
+                return
+            self.collection = collection
+            self.snapshot = current_snapshot(self.settings, collection)
 
     @property
     def papers(self) -> dict[str, Paper]:
@@ -355,6 +378,15 @@ class PaperIndex:
         return [(snap.chunk_ids[i], float(scores[i])) for i in top if scores[i] > 0]
 
 
+def current_snapshot(settings: Settings, collection: Collection) -> Snapshot:
+    """The cached snapshot when it matches the collection, else one derived afresh."""
+    snapshot = load_snapshot(cache_dir(settings), generation_of(collection))
+    if snapshot is None:
+        snapshot = snapshot_from_collection(collection)
+        save_snapshot(snapshot, cache_dir(settings))
+    return snapshot
+
+
 def finish_rebuild(client: ClientAPI, settings: Settings) -> Collection | None:
     """A rebuild that finished but died before the rename is completed here."""
     pending = find_collection(client, settings.collection + REBUILD_SUFFIX)
@@ -378,13 +410,13 @@ class IngestReport:
     chunks_embedded: int = 0
     tokens_embedded: int = 0
     seconds: float = 0.0
-    collection: str = ""
+    collection: str = ""  # where the index lives: a folder or a Chroma server
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         rate = self.tokens_embedded / self.seconds if self.seconds else 0.0
         parts = [
-            f"{self.papers} papers in the index",
+            f"{self.papers} papers in the index at {self.collection}",
             f"{self.added} added",
             f"{self.reembedded} re-embedded",
             f"{self.unchanged} unchanged",
@@ -393,9 +425,10 @@ class IngestReport:
         if self.kept_despite_problems:
             parts.append(f"{self.kept_despite_problems} kept from files with problems")
         line = ", ".join(parts)
+        notes = "".join(f"\nnote: {note}" for note in self.notes)
         return (
             f"{line}; {self.chunks_embedded} chunks ({self.tokens_embedded} tokens) embedded "
-            f"in {self.seconds:.1f}s ({rate:,.0f} tokens/s)"
+            f"in {self.seconds:.1f}s ({rate:,.0f} tokens/s){notes}"
         )
 
 
@@ -448,32 +481,75 @@ def ingest(
     rebuild: bool = False,
     progress: bool = True,
 ) -> IngestReport:
-    """Bring the collection in line with what was just read; embed only what changed."""
+    """Bring the collection in line with what was just read; embed only what changed.
+
+    Nothing is deleted before its replacement is written: a changed paper keeps
+    its old chunks until the new ones are in, so Ctrl-C at any point leaves
+    every paper findable, and the next ingest picks up where this one stopped.
+    """
     from tqdm import tqdm
 
     started = time.perf_counter()
     report = IngestReport()
     client = open_client(settings)
-    name = settings.collection + (REBUILD_SUFFIX if rebuild else "")
-    collection = find_collection(client, name)
-    if collection is None:
-        collection = client.create_collection(
-            name,
-            metadata={"embedding_model": embedder.name, "generation": uuid.uuid4().hex},
-            configuration={"hnsw": {"space": "cosine"}},  # type: ignore[typeddict-item]
-            embedding_function=None,  # never let Chroma fetch its default model
-        )
-    check_model(collection, settings, embedder.name)
+    collection = target_collection(client, settings, embedder.name, rebuild)
     report.collection = where_am_i(settings)
+    plan = plan_ingest(collection, read, roots, report)
+    batch_size = client.get_max_batch_size()
 
+    changed = bool(plan.removed or plan.relabel or plan.embed)
+    if changed:
+        # Stamp the collection before touching it: a crash from here on leaves the
+        # local caches visibly stale, and the index marked unfinished.
+        mark(collection, complete=False)
+    for ids in in_batches(plan.removed, batch_size):
+        collection.delete(ids=ids)
+    relabel(collection, plan.relabel, batch_size)
+
+    count_tokens = minilm_token_counter() if plan.embed else None
+    bar = tqdm(
+        total=len(plan.embed),
+        unit="paper",
+        desc="Embedding",
+        disable=not progress or not plan.embed,
+    )
+    batch: list[tuple[Chunk, Paper]] = []
+    for i, paper in enumerate(plan.embed):
+        assert count_tokens is not None
+        batch += [(chunk, paper) for chunk in chunk_paper(paper, count_tokens)]
+        if len(batch) >= EMBED_BATCH_CHUNKS or i == len(plan.embed) - 1:
+            write_batch(collection, embedder, batch, plan.old_chunks, report)
+            bar.update(len({p.paper_id for _, p in batch}))
+            bar.set_postfix(chunks=report.chunks_embedded)
+            batch = []
+    bar.close()
+
+    if changed or not (collection.metadata or {}).get("complete"):
+        mark(collection, complete=True)
+    if rebuild:
+        swap_in(client, settings, collection, report)
+    report.papers = len(current_snapshot(settings, collection).papers)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+@dataclass
+class IngestPlan:
+    removed: list[str] = field(default_factory=list)  # chunk ids of papers that are gone
+    relabel: dict[str, tuple[list[str], Paper]] = field(default_factory=dict)  # new sources only
+    embed: list[Paper] = field(default_factory=list)  # new or changed papers
+    old_chunks: dict[str, list[str]] = field(default_factory=dict)  # changed paper -> its old ids
+
+
+def plan_ingest(
+    collection: Collection, read: CorpusRead, roots: list[Path], report: IngestReport
+) -> IngestPlan:
+    """Compare what was read with what the collection holds, by content hash."""
+    plan = IngestPlan()
     roots = [r.resolve() for r in roots]
     troubled_files = {p.file for p in read.problems}
     stored = stored_state(collection)
     incoming = {p.paper_id: p for p in read.papers}
-
-    to_delete: list[str] = []  # chunk ids
-    to_update: dict[str, tuple[list[str], Paper]] = {}  # paper_id -> (chunk ids, new record)
-    to_embed: list[Paper] = []
     for paper_id, (content_hash, chunk_ids, old) in stored.items():
         kept_sources = [s for s in (old.sources if old else []) if not in_scope(s, roots)]
         paper = incoming.get(paper_id)
@@ -482,86 +558,126 @@ def ingest(
                 # Still listed in a file this ingest wasn't asked about.
                 if kept_sources != old.sources:
                     old.sources = kept_sources
-                    to_update[paper_id] = (chunk_ids, old)
+                    plan.relabel[paper_id] = (chunk_ids, old)
                 continue
             if old is not None and troubled_files & set(old.sources):
                 # Its file has a bad line now; deleting would lose what the user didn't remove.
                 report.kept_despite_problems += 1
                 continue
-            to_delete += chunk_ids
+            plan.removed += chunk_ids
             report.deleted += 1
             continue
         paper.sources = sorted(set(paper.sources) | set(kept_sources))
-        complete = old is not None and len(chunk_ids) > 0
-        if content_hash == paper.content_hash() and complete:
+        if old is not None and content_hash == paper.content_hash():
             report.unchanged += 1
-            if old is not None and old.to_dict() != paper.to_dict():
-                to_update[paper_id] = (chunk_ids, paper)
+            if old.to_dict() != paper.to_dict():
+                plan.relabel[paper_id] = (chunk_ids, paper)
         else:
-            to_delete += chunk_ids
-            to_embed.append(paper)
+            plan.old_chunks[paper_id] = chunk_ids
+            plan.embed.append(paper)
             report.reembedded += 1
     report.added = sum(1 for pid in incoming if pid not in stored)
-    to_embed += [p for pid, p in incoming.items() if pid not in stored]
+    plan.embed += [p for pid, p in incoming.items() if pid not in stored]
+    return plan
 
-    if to_delete or to_update or to_embed:
-        # Stamp the collection before touching it: a crash from here on leaves the
-        # local caches visibly stale rather than silently wrong.
-        set_generation(collection, uuid.uuid4().hex)
-    if to_delete:
-        collection.delete(ids=to_delete)
-    if to_update:
-        current = collection.get(
-            ids=[cid for ids, _ in to_update.values() for cid in ids], include=["metadatas"]
+
+def target_collection(
+    client: ClientAPI, settings: Settings, embedder_name: str, rebuild: bool
+) -> Collection:
+    """The live collection, or for --rebuild a new one beside it (resumed if it was cut short)."""
+    name = settings.collection + (REBUILD_SUFFIX if rebuild else "")
+    collection = find_collection(client, name)
+    model = (collection.metadata or {}).get("embedding_model") if collection else None
+    if rebuild and collection is not None and model != embedder_name:
+        client.delete_collection(name)  # an unfinished rebuild for another model: start over
+        collection = None
+    if collection is None:
+        collection = client.create_collection(
+            name,
+            metadata={"embedding_model": embedder_name, "generation": uuid.uuid4().hex},
+            configuration={"hnsw": {"space": "cosine"}},  # type: ignore[typeddict-item]
+            embedding_function=None,  # never let Chroma fetch its default model
         )
+    check_model(collection, settings, embedder_name)
+    return collection
+
+
+def swap_in(
+    client: ClientAPI, settings: Settings, collection: Collection, report: IngestReport
+) -> None:
+    """Replace the live collection with the finished rebuild, saying what it no longer holds."""
+    live = find_collection(client, settings.collection)
+    if live is not None:
+        kept = set(stored_state(collection))
+        dropped = {pid: old for pid, (_, _, old) in stored_state(live).items() if pid not in kept}
+        if dropped:
+            files = sorted({s for old in dropped.values() if old for s in old.sources})
+            report.notes.append(
+                f"the rebuilt index leaves out {len(dropped)} papers that came from files not "
+                f"given to this rebuild: {', '.join(files[:5])}{' …' if len(files) > 5 else ''}"
+            )
+        client.delete_collection(settings.collection)
+    collection.modify(name=settings.collection)
+
+
+def mark(collection: Collection, complete: bool) -> None:
+    meta = dict(collection.metadata or {})
+    meta.update(generation=uuid.uuid4().hex, complete=complete)
+    collection.modify(metadata=meta)
+
+
+def generation_of(collection: Collection) -> str:
+    return (collection.metadata or {}).get("generation", "")
+
+
+def in_batches(items: list[T], size: int) -> Iterator[list[T]]:
+    """Chroma refuses calls larger than its max batch size (5,461 ids here)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def relabel(
+    collection: Collection, changes: dict[str, tuple[list[str], Paper]], batch_size: int
+) -> None:
+    """New source files (or titles' spellings) for papers whose content didn't change."""
+    ids = [cid for chunk_ids, _ in changes.values() for cid in chunk_ids]
+    for part in in_batches(ids, batch_size):
+        current = collection.get(ids=part, include=["metadatas"])
         metadatas = [
-            {**meta, **paper_metadata(to_update[meta["paper_id"]][1], meta["position"])}
+            {**meta, **paper_metadata(changes[meta["paper_id"]][1], meta["position"])}
             for meta in current["metadatas"]  # type: ignore[union-attr]
         ]
         collection.update(ids=current["ids"], metadatas=metadatas)  # type: ignore[arg-type]
-
-    count_tokens = minilm_token_counter() if to_embed else None
-    bar = tqdm(
-        total=len(to_embed), unit="paper", desc="Embedding", disable=not progress or not to_embed
-    )
-    batch: list[tuple[Chunk, Paper]] = []
-    for i, paper in enumerate(to_embed):
-        assert count_tokens is not None
-        batch += [(chunk, paper) for chunk in chunk_paper(paper, count_tokens)]
-        if len(batch) >= EMBED_BATCH_CHUNKS or i == len(to_embed) - 1:
-            write_batch(collection, embedder, batch, report)
-            bar.update(len({p.paper_id for _, p in batch}))
-            bar.set_postfix(chunks=report.chunks_embedded)
-            batch = []
-    bar.close()
-
-    meta = dict(collection.metadata or {})
-    meta.update(generation=uuid.uuid4().hex, complete=True)
-    collection.modify(metadata=meta)
-    if rebuild:
-        if find_collection(client, settings.collection) is not None:
-            client.delete_collection(settings.collection)
-        collection.modify(name=settings.collection)
-    snapshot = snapshot_from_collection(collection)
-    save_snapshot(snapshot, cache_dir(settings))
-    report.papers = len(snapshot.papers)
-    report.seconds = time.perf_counter() - started
-    return report
 
 
 def write_batch(
     collection: Collection,
     embedder: Embedder,
     batch: list[tuple[Chunk, Paper]],
+    old_chunks: dict[str, list[str]],
     report: IngestReport,
 ) -> None:
-    """One Chroma write of whole papers only: an interrupted ingest never leaves half a paper."""
+    """One Chroma write of whole papers only: an interrupted ingest never leaves half a paper.
+
+    A changed paper's new chunks overwrite its old ones (ids are paper#position),
+    and only then are old chunks beyond its new length deleted.
+    """
     vectors = embedder.embed_documents([chunk.text for chunk, _ in batch])
-    collection.add(
-        ids=[chunk.chunk_id for chunk, _ in batch],
+    new_ids = [chunk.chunk_id for chunk, _ in batch]
+    collection.upsert(
+        ids=new_ids,
         embeddings=vectors,  # type: ignore[arg-type]
         documents=[chunk.text for chunk, _ in batch],
         metadatas=[chunk_metadata(chunk, paper) for chunk, paper in batch],
     )
+    written = set(new_ids)
+    stale = [
+        cid
+        for pid in dict.fromkeys(paper.paper_id for _, paper in batch)
+        for cid in old_chunks.get(pid, [])
+        if cid not in written
+    ]
+    if stale:
+        collection.delete(ids=stale)
     report.chunks_embedded += len(batch)
     report.tokens_embedded += sum(chunk.n_tokens for chunk, _ in batch)

@@ -58,7 +58,9 @@ def papers_from_chunks(
     """(paper_id, best chunk id, score) in rank order, one row per paper."""
     seen: dict[str, tuple[str, str, float]] = {}
     for chunk_id, score in ranked_chunks:
-        paper_id = chunk_papers[chunk_id]
+        paper_id = chunk_papers.get(chunk_id)
+        if paper_id is None:  # written after our snapshot was taken
+            continue
         if paper_id not in seen:
             seen[paper_id] = (paper_id, chunk_id, score)
     return list(seen.values())
@@ -127,6 +129,7 @@ def search(
     query = " ".join(query.split())
     if not query:
         return []
+    index.ensure_fresh()
     snap = index.snapshot
     allowed = None
     if filters is not None and filters.active():

@@ -206,3 +206,77 @@ def test_search_filters_by_source(settings, corpus, fake_embedder) -> None:
             filters=Filters(source="b.jsonl"),
         )
         assert hits and {h.paper.paper_id for h in hits} <= {"b0", "b1", "b2"}
+
+
+def test_interrupted_reembedding_keeps_the_old_versions(settings, corpus, fake_embedder) -> None:
+    run_ingest(settings, [corpus], fake_embedder)
+    rows = paper_rows("a", TOPICS[:3])
+    for row in rows:
+        row["abstract"] += " Revised with new results on zebra migration."
+    write_jsonl(corpus / "a.jsonl", rows)
+
+    class Dies(FakeEmbedder):
+        def embed_documents(self, texts):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_ingest(settings, [corpus], Dies())
+    index = PaperIndex.open(settings)
+    assert sorted(index.papers) == ["a0", "a1", "a2", "b0", "b1", "b2"]  # nothing lost
+    assert not index.complete
+    report = run_ingest(settings, [corpus], fake_embedder)
+    assert report.reembedded == 3 and PaperIndex.open(settings).complete
+
+
+def test_an_open_index_follows_another_ingest(settings, corpus, tmp_path, fake_embedder) -> None:
+    run_ingest(settings, [corpus], fake_embedder)
+    index = PaperIndex.open(settings)
+    extra = write_jsonl(
+        tmp_path / "extra.jsonl", [{"id": "z", "title": "Zebra", "abstract": "Zebra migration."}]
+    )
+    run_ingest(settings, [extra], fake_embedder)  # e.g. another process, or the UI's button
+    index._checked -= PaperIndex.FRESHNESS_SECONDS
+    assert search(index, fake_embedder, "zebra migration", k=1)[0].paper.paper_id == "z"
+
+
+def test_noop_reingest_keeps_every_cache_valid(settings, corpus, fake_embedder) -> None:
+    run_ingest(settings, [corpus], fake_embedder)
+    generation = PaperIndex.open(settings).snapshot.generation
+    run_ingest(settings, [corpus], fake_embedder)
+    assert PaperIndex.open(settings).snapshot.generation == generation
+
+
+def test_rebuild_reports_what_it_leaves_out(settings, corpus, tmp_path, fake_embedder) -> None:
+    run_ingest(settings, [corpus], fake_embedder)
+    extra = write_jsonl(
+        tmp_path / "extra.jsonl", [{"id": "z", "title": "Zebra", "abstract": "Zebra migration."}]
+    )
+    run_ingest(settings, [extra], fake_embedder)
+    report = run_ingest(settings, [corpus], fake_embedder, rebuild=True)
+    assert report.papers == 6
+    assert any("leaves out 1 papers" in note and "extra.jsonl" in note for note in report.notes)
+
+
+def test_a_stale_rebuild_for_another_model_starts_over(settings, corpus, fake_embedder) -> None:
+    class Other(FakeEmbedder):
+        name = "openai:text-embedding-3-small"
+
+        def embed_documents(self, texts):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_ingest(settings, [corpus], Other(), rebuild=True)
+    report = run_ingest(settings, [corpus], fake_embedder, rebuild=True)
+    assert report.papers == 6
+
+
+def test_calls_stay_under_chromas_batch_limit(settings, corpus, fake_embedder, monkeypatch) -> None:
+    import chromadb.api.client
+
+    monkeypatch.setattr(chromadb.api.client.Client, "get_max_batch_size", lambda self: 2)
+    run_ingest(settings, [corpus], fake_embedder)
+    write_jsonl(corpus / "c.jsonl", paper_rows("a", TOPICS[:3]))  # three papers gain a source
+    (corpus / "b.jsonl").unlink()  # three papers go
+    report = run_ingest(settings, [corpus], fake_embedder)
+    assert (report.deleted, report.unchanged) == (3, 3)
+    assert all(len(p.sources) == 2 for p in PaperIndex.open(settings).papers.values())
