@@ -18,7 +18,8 @@ from .types import Chunk, Paper
 
 MODEL_MAX_TOKENS = 256  # MiniLM's max_seq_length, [CLS] and [SEP] included
 SPECIAL_TOKENS = 2
-MIN_BODY_TOKENS = 48  # below this a long title leaves too little room for content
+MAX_HEADER_TOKENS = 64  # the title copy in each chunk; the rest of the window is the abstract
+MIN_BODY_TOKENS = 48
 
 TokenCounter = Callable[[str], int]
 
@@ -42,15 +43,8 @@ def chunk_paper(
     use_offline_tiktoken()  # llama-index may load a tiktoken encoding on import
     from llama_index.core.node_parser import SentenceSplitter
 
-    header = (
-        paper.title if not paper.aliases else f"{paper.title} (also: {'; '.join(paper.aliases)})"
-    )
+    header = chunk_header(paper, count_tokens)
     budget = max_tokens - SPECIAL_TOKENS - count_tokens(header + "\n")
-    if budget < MIN_BODY_TOKENS:
-        raise AssistantError(
-            f"paper {paper.paper_id}: its title takes {max_tokens - budget} of {max_tokens} tokens",
-            "shorten the title in the source file",
-        )
     body_tokens = count_tokens(paper.abstract)
     pieces = max(1, math.ceil(body_tokens / budget))
     # Aim for even pieces, so the last chunk isn't one stray sentence.
@@ -74,6 +68,22 @@ def chunk_paper(
         Chunk(f"{paper.paper_id}#{i}", paper.paper_id, i, text, size)
         for i, (text, size) in enumerate(zip(texts, sizes, strict=True))
     ]
+
+
+def chunk_header(paper: Paper, count_tokens: TokenCounter) -> str:
+    """The title (and any other titles) that every chunk repeats, at most MAX_HEADER_TOKENS.
+
+    A very long title is cut here, in the copy each chunk carries, and nowhere
+    else: the paper keeps its full title, and the abstract is never cut.
+    """
+    header = (
+        paper.title if not paper.aliases else f"{paper.title} (also: {'; '.join(paper.aliases)})"
+    )
+    words = header.split()
+    while count_tokens(header) > MAX_HEADER_TOKENS and len(words) > 1:
+        words = words[: max(1, len(words) * 3 // 4)]
+        header = " ".join(words) + " …"
+    return header
 
 
 def _encode(count_tokens: TokenCounter) -> Callable[[str], list[int]]:

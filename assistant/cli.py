@@ -372,7 +372,9 @@ def corpus_stats(index) -> dict:
     from collections import Counter
 
     papers = list(index.papers.values())
-    per_source = Counter(s for p in papers for s in p.sources)
+    from .corpus import display_path
+
+    per_source = Counter(display_path(s) for p in papers for s in p.sources)
     dates = sorted(p.date for p in papers if p.date)
     snap = index.snapshot
     return {

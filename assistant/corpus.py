@@ -23,7 +23,7 @@ from pathlib import Path
 from .errors import AssistantError, Problem
 from .types import Paper
 
-LISTING_SUFFIXES = {".txt", ".md", ""}
+LISTING_SUFFIXES = {".txt"}
 JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
 CSV_SUFFIXES = {".csv"}
 
@@ -73,16 +73,21 @@ def read_corpus(paths: Iterable[Path]) -> CorpusRead:
         records += file_records
         problems += file_problems
     return CorpusRead(
-        merge_records(records), problems, [display_path(p) for p in files], len(records)
+        merge_records(records), problems, [source_path(p) for p in files], len(records)
     )
 
 
 def list_files(paths: Iterable[Path]) -> list[Path]:
+    """Files under the paths, hidden ones (.git, .ipynb_checkpoints, …) and READMEs left out."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
             files += sorted(
-                p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                and p.stem.upper() not in {"README", "LICENSE", "LICENCE"}
             )
         elif path.is_file():
             files.append(path)
@@ -91,18 +96,22 @@ def list_files(paths: Iterable[Path]) -> list[Path]:
     return files
 
 
-def display_path(path: Path) -> str:
-    """Paths under the working directory are kept relative, so the index moves with the repo."""
-    resolved = path.resolve()
+def source_path(path: Path) -> str:
+    """Absolute, so that an ingest from another working directory means the same file."""
+    return str(path.resolve())
+
+
+def display_path(source: str) -> str:
+    """Shorter for people: relative to the working directory when the file is below it."""
     try:
-        return str(resolved.relative_to(Path.cwd()))
+        return str(Path(source).relative_to(Path.cwd()))
     except ValueError:
-        return str(resolved)
+        return source
 
 
 def read_file(path: Path) -> tuple[list[Record], list[Problem]]:
     """Pick the reader from the extension; an unreadable file is one Problem, not a crash."""
-    name = display_path(path)
+    name = source_path(path)
     raw = path.read_bytes()
     if not raw.strip():
         return [], [Problem(name, None, "file", "empty file")]
@@ -113,6 +122,7 @@ def read_file(path: Path) -> tuple[list[Record], list[Problem]]:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         return [], [Problem(name, line, "file", "not UTF-8 text (binary file?)")]
+    text = strip_control(text)
     suffix = path.suffix.lower()
     if suffix in LISTING_SUFFIXES:
         return read_listing(text, name)
@@ -125,6 +135,14 @@ def read_file(path: Path) -> tuple[list[Record], list[Problem]]:
             name, None, "file", f"unknown format {suffix!r}: expected .txt listing, .jsonl or .csv"
         )
     ]
+
+
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def strip_control(text: str) -> str:
+    """Escape sequences in a title could rewrite a terminal (OSC 8 links, screen clears)."""
+    return CONTROL.sub("", text.replace("\r\n", "\n"))
 
 
 def looks_like_abstract(line: str) -> bool:
@@ -224,6 +242,8 @@ def record_or_problem(
     abstract = as_text(row.get("abstract")) or as_text(row.get("text"))
     if not title:
         problems.append(Problem(name, line, "title", "missing or empty"))
+    elif not normalize_title(title):
+        problems.append(Problem(name, line, "title", f"{title!r} has no letters or digits"))
     elif len(title) > MAX_TITLE_CHARS:
         problems.append(Problem(name, line, "title", f"longer than {MAX_TITLE_CHARS} characters"))
     elif not abstract:
@@ -247,7 +267,7 @@ def record_or_problem(
 def as_text(value: object) -> str:
     if value is None:
         return ""
-    return " ".join(str(value).split())
+    return " ".join(strip_control(str(value)).split())
 
 
 def as_list(value: object, separator: str) -> list[str]:
@@ -264,7 +284,9 @@ def shorten(text: str, width: int = 60) -> str:
 
 
 def normalize_title(title: str) -> str:
-    return " ".join(re.findall(r"\w+", unicodedata.normalize("NFKC", title).casefold()))
+    """Case, spacing and punctuation don't make another paper; '+' and '#' do (C++, C#)."""
+    folded = unicodedata.normalize("NFKC", title).casefold()
+    return " ".join(re.findall(r"[\w+#]+", folded))
 
 
 def title_id(title: str) -> str:

@@ -7,7 +7,6 @@ from conftest import SEED_CORPUS
 
 from assistant.chunking import MODEL_MAX_TOKENS, chunk_paper, minilm_token_counter
 from assistant.corpus import read_corpus
-from assistant.errors import AssistantError
 from assistant.types import Paper
 
 
@@ -56,7 +55,12 @@ def test_merged_paper_chunks_carry_both_titles(seed_chunks) -> None:
     assert "Are We Making Progress?" in chunks[renamed.paper_id][0].text
 
 
-def test_an_unsplittable_title_is_an_error_not_a_truncation() -> None:
-    paper = Paper("x", "word " * 300, "A short abstract.")
-    with pytest.raises(AssistantError, match="title takes"):
-        chunk_paper(paper, minilm_token_counter())
+def test_a_very_long_title_is_shortened_in_the_chunks_only() -> None:
+    count = minilm_token_counter()
+    paper = Paper("x", "word " * 300, "A short abstract. " * 40)
+    chunks = chunk_paper(paper, count)
+    assert all(c.n_tokens <= MODEL_MAX_TOKENS for c in chunks)
+    assert chunks[0].text.split("\n", 1)[0].endswith("…")
+    assert paper.title == "word " * 300  # the paper keeps its full title
+    bodies = "".join(c.text.split("\n", 1)[1] for c in chunks).replace(" ", "")
+    assert bodies == paper.abstract.replace(" ", "")  # and the abstract is whole

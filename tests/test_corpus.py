@@ -156,6 +156,27 @@ def test_listing_title_without_abstract_is_reported_and_the_rest_still_read() ->
     assert "Orphan Title" in problem.message
 
 
+def test_hidden_folders_readmes_and_control_characters(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "p.jsonl", [{"id": "1", "title": "Fine\x1b[2J", "abstract": ABSTRACT}])
+    write_jsonl(tmp_path / ".ipynb_checkpoints" / "p-checkpoint.jsonl", [{"id": "old"}])
+    (tmp_path / "README.md").write_text("# About these papers\n")
+    (tmp_path / "LICENSE").write_text("MIT License\n")
+    read = read_corpus([tmp_path])
+    assert [(p.paper_id, p.title) for p in read.papers] == [("1", "Fine[2J")]
+    assert read.problems == [] and len(read.files) == 1
+
+
+def test_titles_that_normalise_to_nothing_or_alike(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    path.write_text(
+        f'title,abstract\n???,"{ABSTRACT}"\nC++ for ML,"{ABSTRACT}"\n'
+        'C for ML,"A different study of the C language for machine learning. It is fast."\n'
+    )
+    read = read_corpus([path])
+    assert sorted(p.title for p in read.papers) == ["C for ML", "C++ for ML"]
+    assert [(p.line, p.field) for p in read.problems] == [(2, "title")]
+
+
 def test_bad_lines_cost_only_themselves(tmp_path: Path) -> None:
     good = write_jsonl(
         tmp_path / "good.jsonl", [{"id": "1", "title": "Fine", "abstract": ABSTRACT}]

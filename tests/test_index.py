@@ -60,8 +60,8 @@ def test_ingest_then_search(settings: Settings, corpus: Path, fake_embedder: Fak
     assert hits[0].paper.paper_id == "a1"
     meta = index.collection.get(ids=["a1#0"], include=["metadatas"])["metadatas"][0]
     assert meta["paper_id"] == "a1" and meta["title"] == TOPICS[1][0] and meta["position"] == 0
-    assert meta["sources"] == ["papers/a.jsonl"]
-    assert index.papers["a1"].sources == ["papers/a.jsonl"]  # relative to the working dir
+    assert meta["sources"] == [str(corpus / "a.jsonl")]
+    assert index.papers["a1"].sources == [str(corpus / "a.jsonl")]
 
 
 def test_unchanged_corpus_reembeds_nothing(settings, corpus, fake_embedder) -> None:
@@ -102,9 +102,21 @@ def test_a_paper_listed_in_a_second_file_records_both(settings, corpus, fake_emb
     report = run_ingest(settings, [corpus], fake_embedder)
     assert (report.unchanged, report.added) == (6, 0)
     index = PaperIndex.open(settings)
-    assert index.papers["a0"].sources == ["papers/a.jsonl", "papers/c.jsonl"]
+    both = [str(corpus / "a.jsonl"), str(corpus / "c.jsonl")]
+    assert index.papers["a0"].sources == both
     meta = index.collection.get(ids=["a0#0"], include=["metadatas"])["metadatas"][0]
-    assert meta["sources"] == ["papers/a.jsonl", "papers/c.jsonl"]
+    assert meta["sources"] == both
+
+
+def test_sources_mean_the_same_from_any_working_directory(
+    settings, corpus, fake_embedder, monkeypatch
+) -> None:
+    run_ingest(settings, [corpus], fake_embedder)
+    (corpus / "b.jsonl").unlink()
+    monkeypatch.chdir(corpus.parent.parent)  # ingest the same folder from elsewhere
+    report = run_ingest(settings, [corpus.resolve()], fake_embedder)
+    assert report.deleted == 3
+    assert PaperIndex.open(settings).papers["a0"].sources == [str(corpus / "a.jsonl")]
 
 
 def test_ingesting_another_path_keeps_what_was_there(
