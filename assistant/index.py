@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import shutil
 import time
 import uuid
@@ -169,15 +170,34 @@ class Snapshot:
         return dict(zip(ids, map(frozenset, bm25_tokenize(texts)), strict=True))
 
     @cached_property
+    def acronyms(self) -> frozenset[str]:
+        """Initials of runs of 2-5 capitalised words ('Conditional Random Fields' -> 'crf')."""
+        found: set[str] = set()
+        pattern = re.compile(r"\b(?:[A-Z][\w-]*\s+){1,4}[A-Z][\w-]*")
+        for paper in self.papers.values():
+            for run in pattern.findall(f"{paper.title}. {paper.abstract}"):
+                words = run.split()
+                for i in range(len(words)):
+                    for j in range(i + 2, len(words) + 1):
+                        found.add("".join(w[0] for w in words[i:j]).lower())
+        return frozenset(found)
+
+    @cached_property
     def document_frequency(self) -> Counter[str]:
         return Counter(term for terms in self.paper_terms.values() for term in terms)
 
 
-def bm25_tokenize(texts: list[str]) -> list[list[str]]:
-    import bm25s
+@functools.cache
+def english_stemmer():
     import Stemmer
 
-    stemmer = Stemmer.Stemmer("english")
+    return Stemmer.Stemmer("english")
+
+
+def bm25_tokenize(texts: list[str]) -> list[list[str]]:
+    import bm25s
+
+    stemmer = english_stemmer()
     return bm25s.tokenize(
         texts, stopwords="en", stemmer=stemmer, return_ids=False, show_progress=False
     )  # type: ignore[return-value]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from .citations import split_sentences
+from .citations import neutralize_markers, split_sentences
 from .errors import AssistantError
 from .prompts import Prompt, load_prompt
 from .settings import Settings
@@ -81,6 +81,7 @@ class Generation:
 class Backend(Protocol):
     name: str
     model: str
+    packs_context: bool
     prompts: dict[str, Prompt]
 
     def answer(self, question: str, sources: list[Source]) -> Generation: ...
@@ -89,6 +90,14 @@ class Backend(Protocol):
 
 
 SOURCE_TAG = re.compile(r"<(?=\s*/?\s*source\b)", re.IGNORECASE)
+
+
+TURN_TAG = re.compile(r"<(?=\s*/?\s*turn\b)", re.IGNORECASE)
+
+
+def defuse_turns(text: str) -> str:
+    """Past answers quote abstracts: they can't close a <turn> block either."""
+    return TURN_TAG.sub("&lt;", defuse(text))
 
 
 def defuse(text: str) -> str:
@@ -101,9 +110,8 @@ def format_sources(sources: list[Source]) -> str:
     blocks = []
     for s in sources:
         title = html.escape(" ".join(s.paper.title.split()), quote=True)
-        blocks.append(
-            f'<source n="{s.marker}" title="{title}">\n{defuse(s.paper.abstract)}\n</source>'
-        )
+        abstract = defuse(neutralize_markers(s.paper.abstract))
+        blocks.append(f'<source n="{s.marker}" title="{title}">\n{abstract}\n</source>')
     return "\n\n".join(blocks)
 
 
@@ -114,6 +122,7 @@ class OpenAIBackend:
     """Any OpenAI-compatible server: OpenAI itself, Ollama, vLLM, llama.cpp, LM Studio."""
 
     name = "openai"
+    packs_context = True  # sources must fit the prompt's token budget
 
     def __init__(self, settings: Settings, client: openai.OpenAI | None = None) -> None:
         self.settings = settings
@@ -199,7 +208,7 @@ class OpenAIBackend:
             raise LLMError(
                 "cannot reach the model server", "check OPENAI_BASE_URL and your connection"
             ) from exc
-        except (openai.OpenAIError, ValueError, KeyError, AttributeError, TypeError) as exc:
+        except (openai.OpenAIError, ValueError) as exc:  # ValueError: a body that isn't JSON
             raise LLMError(
                 f"malformed reply from the model server ({type(exc).__name__})", NOT_OPENAI_HINT
             ) from exc
@@ -209,10 +218,14 @@ class OpenAIBackend:
             )
         if not text.strip():
             raise LLMError("the model returned an empty answer", "try again or another model")
-        if reported is not None:
+        if (
+            reported is not None
+            and reported.prompt_tokens is not None
+            and (reported.completion_tokens is not None)
+        ):
             usage.prompt_tokens = reported.prompt_tokens
             usage.completion_tokens = reported.completion_tokens
-        else:  # servers that don't report usage: count it ourselves
+        else:  # servers that don't report usage (fully): count it ourselves
             usage.prompt_tokens = sum(count_tokens(m["content"], self.model) for m in messages)
             usage.completion_tokens = count_tokens(text, self.model)
         usage.cost_usd = estimate_cost(self.model, usage.prompt_tokens, usage.completion_tokens)
@@ -231,6 +244,7 @@ class ExtractiveBackend:
 
     name = "extractive"
     model = "extractive"
+    packs_context = False  # quotes sentences; no prompt, so no token budget
     prompts: dict[str, Prompt] = {}  # noqa: RUF012 - no prompt is involved
 
     max_sentences = 5
@@ -250,7 +264,9 @@ class ExtractiveBackend:
         """
         missing = [s.paper for s in sources if s.paper.paper_id not in self._sentence_cache]
         split = {
-            p.paper_id: [x for x in split_sentences(p.abstract) if len(x.split()) >= 5]
+            p.paper_id: [
+                x for x in split_sentences(neutralize_markers(p.abstract)) if len(x.split()) >= 5
+            ]
             for p in missing
         }
         flat = [sentence for sentences in split.values() for sentence in sentences]
@@ -336,15 +352,16 @@ def format_history(conversation: Conversation, budget: int, model: str) -> str:
     used = 0
     for turn in reversed(conversation.turns):
         cited = "; ".join(f"[{n}] {conversation.papers[n].title}" for n in turn.cited)
-        block = f"User: {turn.question}\nAssistant: {turn.answer}" + (
-            f"\n(Cited: {cited})" if cited else ""
+        block = defuse_turns(
+            f"User: {turn.question}\nAssistant: {turn.answer}"
+            + (f"\n(Cited: {cited})" if cited else "")
         )
         cost = count_tokens(block, model)
         if used + cost > budget and lines:
             break
         lines.append(block)
         used += cost
-    return "\n\n".join(reversed(lines))
+    return "\n\n".join(f"<turn>\n{line}\n</turn>" for line in reversed(lines))
 
 
 ORDINALS = {"first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4, "last": -1}
@@ -390,8 +407,12 @@ def rewrite_followup(conversation: Conversation, question: str) -> str:
     )
     rewritten = re.sub(r"\[(\d+)\]", numbered, rewritten)
     if REFERENCE.search(rewritten) or len(rewritten.split()) <= 4:
-        rewritten = f"{rewritten} (context: {last.standalone})"
+        topic = CONTEXT.sub("", last.standalone)  # the root topic, not a growing chain
+        rewritten = f"{rewritten} (context: {topic})"
     return rewritten
+
+
+CONTEXT = re.compile(r"\s*\(context: .*\)$")
 
 
 def make_backend(settings: Settings, embedder_factory: Callable[[], Embedder]) -> Backend:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import string
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,11 +39,15 @@ class Prompt:
         if missing:
             raise AssistantError(f"prompt {self.name}: no value for {sorted(missing)}")
         # str.format would choke on braces inside values such as abstracts; substitute by name.
-        return re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), m.group(0)), self.template)
+        return PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), self.template)
+
+
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
 def template_fields(template: str) -> set[str]:
-    return {field for _, field, _, _ in string.Formatter().parse(template) if field}
+    """The same pattern `render` fills, so what is checked is what is substituted."""
+    return set(PLACEHOLDER.findall(template))
 
 
 def load_prompt(name: str, directory: Path | None = None) -> Prompt:

@@ -23,6 +23,7 @@ class Settings(BaseSettings):
         env_file=".env",
         extra="ignore",
         populate_by_name=True,
+        env_ignore_empty=True,  # `OPENAI_API_KEY=` in a .env template means no key
     )
 
     # Where things live.

@@ -34,6 +34,14 @@ def test_marker_forms(text: str, numbers: list[int]) -> None:
     assert markers_in(text) == numbers
 
 
+def test_references_inside_abstracts_are_not_citations() -> None:
+    from assistant.citations import neutralize_markers
+
+    assert (
+        neutralize_markers("as shown before [1], [2-3].") == "as shown before (ref. 1), (ref. 2-3)."
+    )
+
+
 def test_parse_marker_keeps_order() -> None:
     assert parse_marker("3, 1") == [3, 1]
 
@@ -66,4 +74,6 @@ def test_sentence_split_keeps_markers_with_their_sentence() -> None:
 def test_stream_never_shows_an_invalid_marker() -> None:
     pieces = ["Eviction helps [", "1]. Merging [2", ", 9", "] too [", "7]."]
     shown = "".join(filter_stream(pieces, valid={1, 2}))
-    assert shown == "Eviction helps [1]. Merging [2] too ."
+    assert shown == "Eviction helps [1]. Merging [2] too."
+    final = check_citations("".join(pieces), valid={1, 2})
+    assert final.text == shown  # what streamed is what the answer says

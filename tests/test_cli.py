@@ -167,3 +167,27 @@ def test_chat_goes_on_after_an_llm_failure(
     assert "error: the model did not answer within 0.3 s" in err
     assert "Sparse attention handles long inputs [1]." in out and "[1] Sparse attention" in out
     assert "sk-test-secret" not in out + err
+
+
+def test_bad_input_is_one_clear_line(capsys, monkeypatch) -> None:
+    import pytest
+
+    with pytest.raises(SystemExit):
+        main(["search", "x", "-k", "0"])
+    assert "must be 1 or more" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["search", "x", "--date-from", "2024-3-1"])
+    assert "not a date like 2024-03-01" in capsys.readouterr().err
+    monkeypatch.setenv("ASSISTANT_TOP_K", "many")
+    assert main(["search", "x"]) == 1
+    assert "bad setting: ASSISTANT_TOP_K" in capsys.readouterr().err
+    monkeypatch.delenv("ASSISTANT_TOP_K")
+    assert main(["ask", "   "]) == 1
+    assert "the question is empty" in capsys.readouterr().err
+
+
+def test_an_empty_key_in_the_environment_means_no_key(monkeypatch) -> None:
+    from assistant.settings import Settings
+
+    monkeypatch.setenv("OPENAI_API_KEY", "")
+    assert Settings().backend == "extractive"
