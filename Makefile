@@ -6,7 +6,7 @@ STAMP := .venv/.installed
 # The app's main job. Until the Streamlit app exists it is an interactive chat
 # with cited answers (extractive offline; an OpenAI-compatible model with a key).
 run: $(STAMP)
-	@test -f .assistant/index/chroma/chroma.sqlite3 || $(PY) -m assistant ingest
+	$(PY) -m assistant ingest  # builds the index the first time; later ~1 s, picks up changes
 	$(PY) -m assistant chat
 
 test: $(STAMP)

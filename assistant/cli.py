@@ -301,7 +301,7 @@ class Session:
                 print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
                 return True
             for delta in pending.deltas():
-                print(delta, end="", flush=True)
+                print(terminal_safe(delta), end="", flush=True)
             answer = pending.finish()
         except LLMError as exc:
             if as_json:
@@ -311,6 +311,13 @@ class Session:
             return False
         print_answer_footer(answer)
         return True
+
+
+def terminal_safe(text: str) -> str:
+    """A model can be talked into emitting escape sequences; a terminal would obey them."""
+    from .corpus import strip_control
+
+    return strip_control(text)
 
 
 def print_answer_footer(answer) -> None:

@@ -18,6 +18,7 @@ import functools
 import json
 import re
 import shutil
+import tempfile
 import time
 import uuid
 from collections import Counter
@@ -258,50 +259,60 @@ def cache_dir(settings: Settings) -> Path:
 
 
 def save_snapshot(snapshot: Snapshot, directory: Path) -> None:
-    """Write to a temporary folder and swap it in, so a reader never sees half a cache."""
-    tmp = directory.with_name(directory.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    with (tmp / "papers.jsonl").open("w", encoding="utf-8") as f:
-        for paper in snapshot.papers.values():
-            f.write(json.dumps(paper.to_dict(), ensure_ascii=False) + "\n")
-    chunks = {
-        "ids": snapshot.chunk_ids,
-        "papers": snapshot.chunk_papers,
-        "texts": snapshot.chunk_texts,
-    }
-    (tmp / "chunks.json").write_text(json.dumps(chunks, ensure_ascii=False), encoding="utf-8")
-    if snapshot.bm25 is not None:
-        snapshot.bm25.save(str(tmp / "bm25"), show_progress=False)
-    state = {"generation": snapshot.generation, "format": CACHE_FORMAT}
-    (tmp / "state.json").write_text(json.dumps(state))
-    shutil.rmtree(directory, ignore_errors=True)
-    tmp.rename(directory)
+    """Best effort: written aside and swapped in, so a reader never sees half a cache.
+
+    Two processes may both find the cache stale and both write it; whichever
+    swap loses just drops its copy. A cache that couldn't be written is only a
+    cache: the next open derives it again.
+    """
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}-"))
+    try:
+        with (tmp / "papers.jsonl").open("w", encoding="utf-8") as f:
+            for paper in snapshot.papers.values():
+                f.write(json.dumps(paper.to_dict(), ensure_ascii=False) + "\n")
+        chunks = {
+            "ids": snapshot.chunk_ids,
+            "papers": snapshot.chunk_papers,
+            "texts": snapshot.chunk_texts,
+        }
+        (tmp / "chunks.json").write_text(json.dumps(chunks, ensure_ascii=False), encoding="utf-8")
+        if snapshot.bm25 is not None:
+            snapshot.bm25.save(str(tmp / "bm25"), show_progress=False)
+        state = {"generation": snapshot.generation, "format": CACHE_FORMAT}
+        (tmp / "state.json").write_text(json.dumps(state))
+        shutil.rmtree(directory, ignore_errors=True)
+        tmp.rename(directory)
+    except OSError:
+        pass
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def load_snapshot(directory: Path, generation: str) -> Snapshot | None:
+    """The cache if it is whole and of this generation; None sends the caller to Chroma."""
     try:
         state = json.loads((directory / "state.json").read_text())
-    except (OSError, ValueError):
-        return None
-    if state.get("generation") != generation or state.get("format") != CACHE_FORMAT:
-        return None  # the collection changed, or the cache was built another way
-    import bm25s
+        if state.get("generation") != generation or state.get("format") != CACHE_FORMAT:
+            return None  # the collection changed, or the cache was built another way
+        import bm25s
 
-    with (directory / "papers.jsonl").open(encoding="utf-8") as f:
-        papers = [Paper.from_dict(json.loads(line)) for line in f]
-    chunks = json.loads((directory / "chunks.json").read_text(encoding="utf-8"))
-    bm25 = None
-    if (directory / "bm25").exists():
-        bm25 = bm25s.BM25.load(str(directory / "bm25"), show_progress=False)
-    return Snapshot(
-        generation,
-        {p.paper_id: p for p in papers},
-        chunks["ids"],
-        chunks["papers"],
-        chunks["texts"],
-        bm25,
-    )
+        with (directory / "papers.jsonl").open(encoding="utf-8") as f:
+            papers = [Paper.from_dict(json.loads(line)) for line in f]
+        chunks = json.loads((directory / "chunks.json").read_text(encoding="utf-8"))
+        bm25 = None
+        if (directory / "bm25").exists():
+            bm25 = bm25s.BM25.load(str(directory / "bm25"), show_progress=False)
+        return Snapshot(
+            generation,
+            {p.paper_id: p for p in papers},
+            chunks["ids"],
+            chunks["papers"],
+            chunks["texts"],
+            bm25,
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # half-written by a process that died, or removed under us
 
 
 # --- the index ----------------------------------------------------------------

@@ -6,8 +6,6 @@ build one with `Settings(index_dir=tmp_path)` and nothing leaks between runs.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Literal
 
@@ -116,8 +114,3 @@ class Settings(BaseSettings):
         if self.embeddings == "openai":
             return f"openai:{self.openai_embedding_model}"
         return f"local:{LOCAL_EMBEDDING_MODEL}"
-
-    def fingerprint(self) -> str:
-        """A short hash of the settings, for provenance; secrets are left out."""
-        data = self.model_dump(mode="json", exclude={"openai_api_key"})
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]

@@ -292,3 +292,19 @@ def test_calls_stay_under_chromas_batch_limit(settings, corpus, fake_embedder, m
     report = run_ingest(settings, [corpus], fake_embedder)
     assert (report.deleted, report.unchanged) == (3, 3)
     assert all(len(p.sources) == 2 for p in PaperIndex.open(settings).papers.values())
+
+
+def test_concurrent_cold_opens_never_crash(settings, corpus, fake_embedder) -> None:
+    """Read-only commands rebuild a stale cache; several at once must not trip over each other."""
+    import shutil
+    from concurrent.futures import ThreadPoolExecutor
+
+    from assistant.index import cache_dir
+
+    run_ingest(settings, [corpus], fake_embedder)
+    for _ in range(3):
+        shutil.rmtree(cache_dir(settings), ignore_errors=True)
+        with ThreadPoolExecutor(4) as pool:
+            opened = list(pool.map(lambda _: PaperIndex.open(settings), range(4)))
+        assert all(len(index.papers) == 6 for index in opened)
+    assert len(PaperIndex.open(settings).papers) == 6
