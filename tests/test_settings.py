@@ -7,6 +7,7 @@ from conftest import REPO
 from assistant.cli import env_name
 from assistant.settings import Settings
 
+
 def test_every_setting_is_in_the_readme() -> None:
     readme = (REPO / "README.md").read_text()
     for name, field in Settings.model_fields.items():
