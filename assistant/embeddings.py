@@ -128,20 +128,25 @@ class LightEncoder:
             self._recent[text] = self.encode_many([text])[0]
         return self._recent[text]
 
-    def encode_many(self, texts: list[str]) -> np.ndarray:
+    def encode_many(self, texts: list[str], batch_size: int = 16) -> np.ndarray:
+        """Sorted by length and batched, as sentence-transformers does: padding costs compute."""
         import torch
 
-        if not texts:
-            return np.zeros((0, 384), dtype=np.float32)
-        encodings = self.tokenizer.encode_batch(texts)
-        ids = torch.tensor([e.ids for e in encodings])
-        mask = torch.tensor([e.attention_mask for e in encodings])
-        types = torch.tensor([e.type_ids for e in encodings])
-        with torch.inference_mode():
-            hidden = self.model(input_ids=ids, attention_mask=mask, token_type_ids=types)
-            weights = mask.unsqueeze(-1).to(hidden.last_hidden_state.dtype)
-            pooled = (hidden.last_hidden_state * weights).sum(1) / weights.sum(1)
-            return torch.nn.functional.normalize(pooled, dim=-1).numpy().astype(np.float32)
+        out = np.zeros((len(texts), 384), dtype=np.float32)
+        encodings = self.tokenizer.encode_batch(texts) if texts else []
+        order = sorted(range(len(texts)), key=lambda i: -sum(encodings[i].attention_mask))
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            width = max(sum(encodings[i].attention_mask) for i in rows)
+            ids = torch.tensor([encodings[i].ids[:width] for i in rows])
+            mask = torch.tensor([encodings[i].attention_mask[:width] for i in rows])
+            types = torch.tensor([encodings[i].type_ids[:width] for i in rows])
+            with torch.inference_mode():
+                hidden = self.model(input_ids=ids, attention_mask=mask, token_type_ids=types)
+                weights = mask.unsqueeze(-1).to(hidden.last_hidden_state.dtype)
+                pooled = (hidden.last_hidden_state * weights).sum(1) / weights.sum(1)
+                out[rows] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
+        return out
 
 
 def cpu_has_native_bf16() -> bool:
