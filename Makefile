@@ -22,6 +22,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/retrieval_scifact.py
 	$(PY) benchmarks/speed.py
 	$(PY) benchmarks/answers.py
+	$(PY) benchmarks/grounding.py
 
 # torch first and pinned: a plain requirement would pull several GB of CUDA
 # packages, while 2.13.0 resolves to the CPU build on this kind of machine.
