@@ -67,21 +67,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--category", help="only papers with this category (e.g. cs.CL)")
     p.set_defaults(func=cmd_search)
 
+    def add_answer_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "-k", type=positive_int, default=None, help="papers retrieved as sources (default: 5)"
+        )
+        add_index_option(p)
+        p.add_argument("--json", action="store_true", help="one JSON object per answer")
+
     p = sub.add_parser("ask", help="a cited answer to one question (or one per stdin line)")
     p.add_argument("question", metavar="QUESTION", help="the question, or - for one per line")
-    p.add_argument(
-        "-k", type=positive_int, default=None, help="papers to retrieve as sources (default: 5)"
-    )
-    add_index_option(p)
-    p.add_argument("--json", action="store_true", help="one JSON object per answer")
+    add_answer_options(p)
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("chat", help="a conversation; follow-ups may refer to earlier turns")
-    p.add_argument(
-        "-k", type=positive_int, default=None, help="papers to retrieve per turn (default: 5)"
-    )
-    add_index_option(p)
-    p.add_argument("--json", action="store_true", help="one JSON object per turn")
+    add_answer_options(p)
     p.set_defaults(func=cmd_chat)
 
     p = sub.add_parser("papers", help="corpus statistics; list, find or show papers")
