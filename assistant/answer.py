@@ -236,10 +236,10 @@ def term_coverage(index: PaperIndex, question: str, paper_ids: list[str]) -> flo
     """
     import math
 
-    from .index import bm25_tokenize
+    from .index import query_terms
 
     snap = index.snapshot
-    terms = set(bm25_tokenize([question])[0])
+    terms = set(query_terms(question))
     if not terms:
         return 0.0
     n = len(snap.papers)

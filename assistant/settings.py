@@ -96,7 +96,7 @@ class Settings(BaseSettings):
         0.30, description="Abstain below this cosine between the question and its closest chunk."
     )
     abstain_coverage: float = Field(
-        0.47,
+        0.49,
         description="Abstain below this IDF-weighted share of the question's terms found in "
         "the top three papers.",
     )
