@@ -78,32 +78,20 @@ class Answer:
         }
 
 
+@dataclass
 class PendingAnswer:
     """Retrieval is done. Iterate `deltas()` to stream the text, then `finish()` to check it."""
 
-    def __init__(
-        self,
-        question: str,
-        standalone: str,
-        sources: list[Source],
-        generation: Generation,
-        abstained: bool,
-        relevance: Relevance,
-        backend: Backend,
-        conversation: Conversation,
-        usage: Usage,
-        started: float,
-    ) -> None:
-        self.question = question
-        self.standalone = standalone
-        self.sources = sources
-        self.generation = generation
-        self.abstained = abstained
-        self.relevance = relevance
-        self.backend = backend
-        self.conversation = conversation
-        self.usage = usage
-        self.started = started
+    question: str
+    standalone: str
+    sources: list[Source]
+    generation: Generation
+    abstained: bool
+    relevance: Relevance
+    backend: Backend
+    conversation: Conversation
+    usage: Usage
+    started: float
 
     def deltas(self) -> Iterator[str]:
         """The text as it arrives, already without markers that point to no source."""
