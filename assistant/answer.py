@@ -148,9 +148,7 @@ def start_answer(
         standalone, condense_usage = backend.condense(conversation, question)
         usage.add(condense_usage)
     hits = search(index, embedder, standalone, k=k or settings.answer_k)
-    similarity = best_similarity(index, embedder, standalone)
-    coverage = term_coverage(index, standalone, [h.paper.paper_id for h in hits[:3]])
-    relevance = Relevance(similarity, coverage, unknown_names(index, standalone))
+    relevance = relevance_of(index, embedder, standalone, hits)
 
     if not hits or relevance.too_low(settings):
         nearest = [source_of(h, conversation) for h in hits[:3]]
@@ -206,6 +204,13 @@ def ask(
 
 def source_of(hit: Hit, conversation: Conversation) -> Source:
     return Source(conversation.marker_for(hit.paper), hit.paper, hit.score, hit.snippet)
+
+
+def relevance_of(index: PaperIndex, embedder: Embedder, text: str, hits: list[Hit]) -> Relevance:
+    """How well the best hits cover `text`; a question or a summary topic alike."""
+    similarity = best_similarity(index, embedder, text)
+    coverage = term_coverage(index, text, [h.paper.paper_id for h in hits[:3]])
+    return Relevance(similarity, coverage, unknown_names(index, text))
 
 
 def best_similarity(index: PaperIndex, embedder: Embedder, question: str) -> float:

@@ -413,6 +413,15 @@ class PaperIndex:
             for cid, dist in zip(result["ids"][0], result["distances"][0], strict=True)  # type: ignore[index]
         ]
 
+    def vectors(self, chunk_ids: list[str]) -> np.ndarray:
+        """The stored embeddings of these chunks, in this order: nothing is re-embedded."""
+        if not chunk_ids:
+            return np.zeros((0, 0), np.float32)
+        with server_errors(self.settings):
+            result = self.collection.get(ids=chunk_ids, include=["embeddings"])  # type: ignore[list-item]
+        by_id = dict(zip(result["ids"], result["embeddings"], strict=True))  # type: ignore[arg-type]
+        return np.asarray([by_id[c] for c in chunk_ids], dtype=np.float32)
+
     def lexical(
         self, query: str, n: int, allowed: set[str] | None = None
     ) -> list[tuple[str, float]]:

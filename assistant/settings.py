@@ -100,6 +100,18 @@ class Settings(BaseSettings):
         description="Abstain below this IDF-weighted share of the question's terms found in "
         "the top three papers.",
     )
+    # Summaries: the threshold is calibrated by `benchmarks/summaries.py --calibrate`
+    # on evals/datasets/subtopics.jsonl.
+    summary_min_score: float = Field(
+        0.70,
+        ge=0,
+        le=1,
+        description="A retrieved paper counts as on the topic when its fused score is at least "
+        "this share of the best paper's.",
+    )
+    summary_tokens: int = Field(
+        6000, ge=500, description="Token budget for the per-paper notes in the summary prompt."
+    )
     prompts_dir: Path | None = Field(None, description="A folder of candidate prompts to use.")
 
     @property
