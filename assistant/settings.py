@@ -103,7 +103,7 @@ class Settings(BaseSettings):
     # Summaries: the threshold is calibrated by `benchmarks/summaries.py --calibrate`
     # on evals/datasets/subtopics.jsonl.
     summary_min_score: float = Field(
-        0.70,
+        0.65,
         ge=0,
         le=1,
         description="A retrieved paper counts as on the topic when its fused score is at least "

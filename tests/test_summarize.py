@@ -1,0 +1,237 @@
+"""Subtopic briefs: real extractive briefs on the seed corpus, the map-reduce LLM path
+over HTTP against the scripted server, bad topics, and the Markdown export."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from openai_server import ScriptedOpenAI, openai_server  # noqa: F401
+
+from assistant.citations import markers_in
+from assistant.cli import main
+from assistant.llm import ExtractiveBackend, OpenAIBackend
+from assistant.settings import Settings
+from assistant.summarize import (
+    TopicError,
+    cluster,
+    conjugate,
+    diverse,
+    summarize,
+    third_person,
+)
+from assistant.tokens import count_tokens
+from assistant.types import Hit, Paper
+
+REFERENCE = re.compile(r"^\[(\d+)\] (.+?)\s*$", re.M)
+
+
+def body_and_references(markdown: str) -> tuple[str, dict[int, str]]:
+    body, _, tail = markdown.partition("## References")
+    return body, {int(n): title for n, title in REFERENCE.findall(tail)}
+
+
+@pytest.fixture(scope="module")
+def extractive(real_embedder) -> ExtractiveBackend:
+    return ExtractiveBackend(real_embedder)
+
+
+# --- the offline brief on the real corpus -----------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("topic", "expected"),
+    [
+        ("KV-cache compression", "kv cache"),
+        ("speech recognition for low-resource languages", "speech"),
+    ],
+)
+def test_extractive_brief_is_themed_cited_and_consistent(
+    seed_index, real_embedder, extractive, topic: str, expected: str
+) -> None:
+    brief = summarize(
+        seed_index.settings, topic, index=seed_index, embedder=real_embedder, backend=extractive
+    )
+    body, references = body_and_references(brief.markdown)
+
+    assert brief.backend == "extractive"
+    assert brief.themes and all(t.name and t.paper_ids for t in brief.themes)
+    for heading in ("## Overview", "## Themes", "## Agreements", "## Open questions"):
+        assert heading in body
+    assert body.count("\n### ") == len(brief.themes)
+    # every marker is valid, every claim is cited, and the reference list is exactly what's cited
+    valid = {s.marker for s in brief.relevant}
+    assert set(markers_in(body)) <= valid
+    assert brief.check.invalid_markers == [] and brief.check.uncited_sentences == []
+    assert set(references) == set(markers_in(body)) == {s.marker for s in brief.citations}
+    for source in brief.citations:
+        assert references[source.marker] == source.paper.title
+    # on the topic, and the coverage line accounts for every relevant paper
+    assert sum(expected in s.paper.abstract.lower() for s in brief.citations) >= 3
+    assert f"{len(brief.relevant)} papers found relevant, {len(brief.citations)} cited" in (
+        brief.markdown
+    )
+    assert not re.search(r"(?m)^(We|Our) ", body)  # the abstracts' voice is rewritten
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("topic", "message"),
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        ("x " * 5000, "characters long"),
+        ("sourdough bread baking and fermentation", "don't cover"),
+    ],
+)
+def test_bad_topics_get_a_clear_message(
+    seed_index, real_embedder, extractive, topic: str, message: str
+) -> None:
+    with pytest.raises(TopicError, match=message):
+        summarize(
+            seed_index.settings, topic, index=seed_index, embedder=real_embedder, backend=extractive
+        )
+
+
+@pytest.mark.slow
+def test_cli_writes_markdown_and_json(seed_index, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "briefs" / "moe.md"
+    index = ["--index", str(seed_index.settings.index_dir)]
+    assert main(["summarize", "mixture of experts", "--out", str(out), *index]) == 0
+    printed = capsys.readouterr().out
+    written = out.read_text(encoding="utf-8")
+    assert written.startswith("# Brief: mixture of experts") and "## References" in written
+    assert written.strip() == printed.strip()
+
+    assert main(["summarize", "mixture of experts", "--json", "--max-papers", "5", *index]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(data) >= {
+        "topic",
+        "markdown",
+        "themes",
+        "citations",
+        "relevant_papers",
+        "left_out",
+        "citation_check",
+        "backend",
+        "prompt_versions",
+        "usage",
+    }
+    assert len(data["relevant_papers"]) <= 5
+    assert {c["marker"] for c in data["citations"]} <= {
+        p["marker"] for p in data["relevant_papers"]
+    }
+    assert all({"paper_id", "title", "reason"} <= set(x) for x in data["left_out"])
+
+    assert main(["summarize", "sourdough bread baking and fermentation", *index]) == 1
+    assert "don't cover" in capsys.readouterr().err
+
+
+# --- the LLM path: map, reduce, budget, invented markers ---------------------------------------
+
+
+@pytest.mark.slow
+def test_llm_maps_each_paper_then_reduces_within_budget(
+    seed_index,
+    real_embedder,
+    extractive,
+    openai_server: ScriptedOpenAI,  # noqa: F811
+) -> None:
+    topic = "mixture of experts"
+    offline = summarize(
+        seed_index.settings, topic, index=seed_index, embedder=real_embedder, backend=extractive
+    )
+    n = len(offline.relevant)
+    assert n >= 3
+    settings = Settings(
+        index_dir=seed_index.settings.index_dir,
+        llm="openai",
+        openai_api_key="test-key",
+        openai_base_url=openai_server.base_url,
+        llm_timeout=5.0,
+        summary_tokens=500,  # the budget's floor: not every paper's notes fit
+    )
+    note = "- " + "The paper routes tokens to a few experts and reports lower cost. " * 6
+    for _ in range(n):
+        openai_server.queue_text(note, prompt_tokens=300, completion_tokens=90)
+    reduce_reply = (
+        "## Overview\nSparse experts cut compute per token [1]. A made-up claim [99].\n\n"
+        "## Themes\n### Routing\nRouting picks a few experts per token [1][2].\n\n"
+        "## Agreements, disagreements and trade-offs\nMemory is the cost of experts [2].\n\n"
+        "## Open questions\nCommunication remains a bottleneck [1].\n\n"
+        "## References\n[1] something the model invented\n"
+    )
+    openai_server.queue_text(reduce_reply, prompt_tokens=900, completion_tokens=120)
+    progress: list[str] = []
+    brief = summarize(
+        settings,
+        topic,
+        index=seed_index,
+        embedder=real_embedder,
+        backend=OpenAIBackend(settings),
+        progress=progress.append,
+    )
+
+    # one map call per relevant paper, each on its own abstract, then one reduce call
+    assert len(openai_server.requests) == n + 1 and openai_server.pending == 0
+    for source, prompt in zip(brief.relevant, openai_server.prompts[:n], strict=True):
+        assert source.paper.abstract[:60] in prompt
+    reduce_prompt = openai_server.prompts[-1]
+    notes = reduce_prompt.split("Notes:\n", 1)[1].rsplit("\n\nBrief:", 1)[0]
+    assert count_tokens(notes, settings.model) <= settings.summary_tokens
+    over = [x for x in brief.left_out if "token budget" in x["reason"]]
+    assert over and all(x["title"] not in reduce_prompt for x in over)
+    # the invented [99] is removed and reported; the model's own reference list is replaced
+    assert brief.check.invalid_markers == [99] and "[99]" not in brief.markdown
+    assert "something the model invented" not in brief.markdown
+    _, references = body_and_references(brief.markdown)
+    assert set(references) == {1, 2}
+    assert brief.usage.prompt_tokens == 300 * n + 900
+    assert set(brief.prompt_versions) == {"summarize_map", "summarize_reduce"}
+    assert any(p.startswith("reading papers") for p in progress) and "writing" in progress
+
+
+# --- the pieces -------------------------------------------------------------------------------
+
+
+def test_third_person_names_the_paper() -> None:
+    assert third_person("We propose a cache.", "EMS") == "EMS proposes a cache."
+    assert third_person("We further study it.", "EMS") == "EMS further studies it."
+    assert third_person("To this end, we propose EMS.", "EMS") == (
+        "To this end, the authors propose EMS."
+    )
+    assert third_person("This paper introduces KVzip.", "KVzip") == "The paper introduces KVzip."
+    assert third_person("Our results hold; we release code.", "X") == (
+        "Their results hold; the authors release code."
+    )
+    assert [conjugate(v) for v in ("show", "study", "push", "have", "introduced")] == [
+        "shows",
+        "studies",
+        "pushes",
+        "has",
+        "introduced",
+    ]
+
+
+def test_diverse_skips_near_duplicates() -> None:
+    def hit(i: int, score: float) -> Hit:
+        return Hit(i + 1, Paper(f"p{i}", f"t{i}", "a"), score, "", f"c{i}")
+
+    vectors = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    hits = [hit(0, 1.0), hit(1, 0.99), hit(2, 0.8)]
+    assert diverse(hits, vectors, 2) == [0, 2]  # the duplicate of the best loses to a new angle
+    assert diverse(hits, vectors, 3) == [0, 1, 2]  # and comes back, in score order, when room
+
+
+def test_cluster_is_deterministic_and_groups_neighbours() -> None:
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=8), rng.normal(size=8)
+    points = np.stack([a, a + 0.01, b, b + 0.01, a - 0.01])
+    points /= np.linalg.norm(points, axis=1, keepdims=True)
+    assert cluster(points, 2) == [[0, 1, 4], [2, 3]]
+    assert cluster(points, 2) == cluster(points.copy(), 2)
+    assert cluster(points, 5) == [[0], [1], [2], [3], [4]]
