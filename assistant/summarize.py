@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -36,7 +37,7 @@ from .llm import (
     defuse,
     short_name,
 )
-from .prompts import load_prompt, prompt_versions
+from .prompts import Prompt, load_prompt, prompt_versions
 from .retrieval import search
 from .settings import Settings
 from .tokens import count_tokens
@@ -151,20 +152,22 @@ def summarize(
     say(f"{len(themes)} themes: {'; '.join(names)}")
 
     usage = Usage()
-    if isinstance(backend, OpenAIBackend):
-        text, dropped = write_with_llm(settings, backend, topic, relevant, themes, usage, say)
-        left_out += dropped
+    prompts: dict[str, Prompt] = {}
+    if backend.name == "openai":  # anything that streams chat completions, cached or not
         prompts = {
             name: load_prompt(name, settings.prompts_dir)
             for name in ("summarize_map", "summarize_reduce")
         }
+        text, dropped = write_with_llm(
+            settings, cast(OpenAIBackend, backend), prompts, topic, relevant, themes, usage, say
+        )
+        left_out += dropped
     else:
         say("writing")
-        extractive = backend if isinstance(backend, ExtractiveBackend) else None
-        text = write_extractively(
-            topic, relevant, themes, extractive or ExtractiveBackend(embedder)
+        extractive = (
+            backend if isinstance(backend, ExtractiveBackend) else ExtractiveBackend(embedder)
         )
-        prompts = {}
+        text = write_extractively(topic, relevant, themes, extractive)
 
     check = check_citations(text, {s.marker for s in relevant}, exempt=EXEMPT)
     cited = [s for s in relevant if s.marker in check.cited]
@@ -593,6 +596,7 @@ def group_markers(markers: list[int]) -> str:
 def write_with_llm(
     settings: Settings,
     backend: OpenAIBackend,
+    prompts: dict[str, Prompt],
     topic: str,
     relevant: list[Source],
     themes: list[Theme],
@@ -600,8 +604,7 @@ def write_with_llm(
     say: Progress,
 ) -> tuple[str, list[dict[str, str]]]:
     """Map: notes on each abstract. Reduce: the notes that fit the budget, into the brief."""
-    map_prompt = load_prompt("summarize_map", settings.prompts_dir)
-    reduce_prompt = load_prompt("summarize_reduce", settings.prompts_dir)
+    map_prompt, reduce_prompt = prompts["summarize_map"], prompts["summarize_reduce"]
     notes: list[tuple[Source, str]] = []
     dropped: list[dict[str, str]] = []
     for i, source in enumerate(relevant, start=1):
