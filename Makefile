@@ -1,21 +1,32 @@
 PY := .venv/bin/python
 STAMP := .venv/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean chromium
 
-# The app's main job. Until the Streamlit app exists it is an interactive chat
-# with cited answers (extractive offline; an OpenAI-compatible model with a key).
+# The app's main job: the Streamlit app; open the URL it prints (http://localhost:8501).
+# On first start it builds the index of data/papers with a progress bar. Headless: no
+# first-run e-mail prompt; no usage statistics leave the machine. (The CLI chat is
+# `python -m assistant chat`.)
 run: $(STAMP)
-	$(PY) -m assistant ingest  # builds the index the first time; later ~1 s, picks up changes
-	$(PY) -m assistant chat
+	$(PY) -m streamlit run ui/app.py --server.headless true --browser.gatherUsageStats false
 
-test: $(STAMP)
-	$(PY) -m ruff check assistant tests benchmarks
+test: $(STAMP) chromium
+	$(PY) -m ruff check assistant tests benchmarks ui
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(PY) -m ruff check assistant tests benchmarks
-	$(PY) -m ruff format --check assistant tests benchmarks
+	$(PY) -m ruff check assistant tests benchmarks ui
+	$(PY) -m ruff format --check assistant tests benchmarks ui
+
+# tests/test_browser.py drives Debian's chromium through its chromedriver. Installed
+# here when missing and we are root (CI); otherwise this says how.
+chromium:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update && apt-get install -y chromium chromium-driver; \
+	else \
+		echo "tests/test_browser.py needs Chromium: sudo apt-get install -y chromium chromium-driver" >&2; \
+	fi
 
 bench: $(STAMP)
 	$(PY) benchmarks/retrieval_seed.py

@@ -1,0 +1,1 @@
+"""The Streamlit app (`make run`). Only this package imports streamlit; the library never does."""

@@ -1,0 +1,502 @@
+"""What every page shares: settings, the heavy objects (loaded once), the sidebar, safe rendering.
+
+Safety rule for the whole app: text from the corpus (titles, abstracts, file
+names) and from the model is never rendered as HTML. Corpus text goes through
+`escape_md`, so it shows literally; model text is rendered as Markdown with
+Streamlit's default (HTML escaped). Highlights and flags are Streamlit's own
+Markdown directives (`:blue-background[...]`, `:orange-badge[...]`), never HTML.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import streamlit as st
+
+from assistant.errors import AssistantError, IndexMissingError
+from assistant.settings import Settings
+
+if TYPE_CHECKING:
+    from assistant.answer import Answer
+    from assistant.corpus import CorpusRead
+    from assistant.embeddings import Embedder
+    from assistant.index import IngestReport, PaperIndex
+    from assistant.llm import Backend
+    from assistant.types import Source
+
+UI_DIR = Path(__file__).resolve().parent
+REPO = UI_DIR.parent
+CORPUS_SUFFIXES = ["txt", "jsonl", "ndjson", "json", "csv"]
+
+# --- settings and cached resources ----------------------------------------------------------
+
+
+def settings() -> Settings:
+    """The app's Settings, read from the environment and .env on every run (it is cheap).
+
+    A bad value stops the page with the same one-line message the CLI prints.
+    """
+    from assistant.cli import load_settings
+
+    try:
+        return load_settings()
+    except AssistantError as exc:
+        show_error(exc)
+        st.stop()
+        raise  # unreachable: st.stop() raises; keeps type checkers honest
+
+
+def key_hash(s: Settings) -> str:
+    """The API key as cache keys see it: a hash, so the key itself is never kept or shown."""
+    key = s.openai_api_key.get_secret_value() if s.openai_api_key else ""
+    return hashlib.sha256(key.encode()).hexdigest()[:12] if key else "none"
+
+
+def fingerprint(s: Settings) -> str:
+    """Cache key for objects built from settings (the dump masks the key; its hash is added)."""
+    return f"{s.model_dump_json()}|key={key_hash(s)}"
+
+
+@st.cache_resource(show_spinner="Loading the embedding model…")
+def _embedder(_s: Settings, embedding_model: str) -> Embedder:
+    from assistant.embeddings import make_embedder
+
+    return make_embedder(_s)
+
+
+def embedder(s: Settings) -> Embedder:
+    # Keyed by what the embedder reads, not every setting: a change of top-k or model
+    # keeps the loaded weights.
+    return _embedder(
+        s, f"{s.embedding_model}|{s.embed_precision}|{s.openai_base_url}|{key_hash(s)}"
+    )
+
+
+@st.cache_resource(show_spinner="Opening the index…")
+def _index(_s: Settings, key: str) -> PaperIndex:
+    from assistant.index import PaperIndex
+
+    return PaperIndex.open(_s)
+
+
+def index(s: Settings) -> PaperIndex:
+    """The opened index; raises IndexMissingError when there is none yet."""
+    opened = _index(s, fingerprint(s))
+    opened.ensure_fresh()  # another process (the CLI) may have ingested since
+    return opened
+
+
+@st.cache_resource(show_spinner=False)
+def _backend(_s: Settings, key: str) -> Backend:
+    from assistant.llm import make_backend
+
+    return make_backend(_s, lambda: embedder(_s))
+
+
+def backend(s: Settings) -> Backend:
+    return _backend(s, fingerprint(s))
+
+
+@st.cache_resource(show_spinner=False)
+def _judge(_s: Settings, key: str) -> Any:
+    from assistant.grounding import make_judge
+
+    return make_judge(_s, "local", embedder(_s))
+
+
+def judge(s: Settings) -> Any:
+    """The local grounding judge, or None if it cannot be loaded (flags then come from the
+    citation check alone)."""
+    try:
+        return _judge(s, fingerprint(s))
+    except (ImportError, OSError, ValueError, AttributeError):
+        return None
+
+
+def eval_runs_dir(s: Settings) -> Path:
+    """Where the Evals page writes its runs: beside the index (and its eval cache)."""
+    return s.index_dir.parent / "eval-runs"
+
+
+def forget_index() -> None:
+    """After an ingest: the next `index()` reopens, so every page sees the new papers at once."""
+    _index.clear()
+
+
+# --- ingest with a progress bar -----------------------------------------------------------
+
+# One ingest at a time per server: two sessions writing the same collection would each
+# re-embed what the other is adding.
+INGEST_LOCK = threading.Lock()
+
+
+class ProgressEmbedder:
+    """Wraps the embedder to report each batch the index writes.
+
+    `assistant.index.ingest` draws its own progress as a terminal tqdm bar; a
+    batch of chunks passing through here is the same event, seen from outside.
+    Every chunk starts with its paper's title line, so distinct first lines
+    count papers.
+    """
+
+    def __init__(
+        self, inner: Embedder, total: int, on_progress: Callable[[int, int], None]
+    ) -> None:
+        self.inner = inner
+        self.name = inner.name  # type: ignore[attr-defined]
+        self.total = total
+        self.on_progress = on_progress
+        self.seen: set[str] = set()
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        vectors = self.inner.embed_documents(texts)
+        self.seen.update(t.split("\n", 1)[0] for t in texts)
+        self.on_progress(min(len(self.seen), self.total), self.total)
+        return vectors
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.inner.embed_query(text)
+
+
+def papers_to_embed(s: Settings, read: CorpusRead) -> int:
+    """How many papers the ingest will embed: new ones and changed ones (for the bar's total)."""
+    try:
+        known = index(s).papers
+    except IndexMissingError:
+        return len(read.papers)
+    return sum(
+        1
+        for p in read.papers
+        if p.paper_id not in known or known[p.paper_id].content_hash() != p.content_hash()
+    )
+
+
+def run_ingest(
+    s: Settings, paths: list[Path], on_progress: Callable[[int, int], None]
+) -> tuple[CorpusRead, IngestReport]:
+    """Read and ingest `paths` (incremental, problems skipped and returned, as the CLI does)."""
+    from assistant.corpus import read_corpus
+    from assistant.index import ingest
+
+    with INGEST_LOCK:
+        read = read_corpus(paths)
+        wrapped = ProgressEmbedder(embedder(s), papers_to_embed(s, read), on_progress)
+        report = ingest(s, read, paths, wrapped, progress=False)  # type: ignore[arg-type]
+        forget_index()
+    return read, report
+
+
+def show_problems(problems: list[Any], limit: int = 50) -> None:
+    """Bad input, one line per problem: `file:line: field: what is wrong`, like the CLI."""
+    from assistant.corpus import display_path
+
+    if not problems:
+        return
+    lines = []
+    for p in problems[:limit]:
+        where = display_path(p.file) + (f":{p.line}" if p.line else "")
+        lines.append(f"- `{code_safe(where)}`: {escape_md(p.field)}: {escape_md(p.message)}")
+    more = f"\n\n… and {len(problems) - limit} more" if len(problems) > limit else ""
+    st.warning(
+        f"**{len(problems)} problem(s) skipped** (the rest was ingested):\n\n"
+        + "\n".join(lines)
+        + more,
+        icon=":material/warning:",
+    )
+
+
+def build_index_if_missing(s: Settings) -> None:
+    """First run on a fresh machine: build the index of the data folder, with a progress bar."""
+    try:
+        index(s)
+        return
+    except IndexMissingError:
+        pass
+    except AssistantError as exc:  # built with another embedding model, server unreachable…
+        st.title("Paper Assistant")
+        show_error(exc)
+        st.stop()
+    data_dir = s.data_dir
+    st.title("Paper Assistant")
+    if not data_dir.exists():
+        st.error(
+            f"There is no index yet, and no corpus at `{code_safe(str(data_dir))}` to build it "
+            "from. Set ASSISTANT_DATA_DIR to a folder of paper files (.txt listings, .jsonl, "
+            ".csv), or build an index with `python -m assistant ingest PATH`."
+        )
+        st.stop()
+    st.info(
+        f"First run: building the search index of `{code_safe(str(data_dir))}`. "
+        "This happens once (about half a minute for the seed corpus); later starts are instant."
+    )
+    bar = st.progress(0.0, text="Reading the corpus…")
+
+    def on_progress(done: int, total: int) -> None:
+        bar.progress(done / max(total, 1), text=f"Embedding papers: {done} of {total}")
+
+    try:
+        read, report = run_ingest(s, [data_dir], on_progress)
+    except AssistantError as exc:
+        show_error(exc)
+        st.stop()
+    bar.progress(1.0, text="Index built.")
+    st.session_state["index_problems"] = read.problems  # shown by the page after the rerun
+    st.session_state["index_built"] = (
+        f"{report.papers:,} papers, {report.chunks_embedded:,} chunks embedded "
+        f"in {report.seconds:.0f} s"
+    )
+    st.rerun()
+
+
+# --- sidebar ----------------------------------------------------------------------------------
+
+
+def sidebar(s: Settings) -> None:
+    """Which backend answers, whether a key is set (never the key), top-k and index statistics."""
+    with st.sidebar:
+        st.markdown("#### Answers")
+        if s.backend == "openai":
+            st.markdown(f"**Model:** `{code_safe(s.model)}`")
+            st.caption(
+                "OpenAI-compatible endpoint"
+                + (" (custom base URL)" if s.openai_base_url else "")
+                + " · API key: "
+                + ("set" if s.openai_api_key else "**not set**")
+            )
+        else:
+            st.markdown("**Backend:** extractive (offline)")
+            st.caption(
+                "API key: "
+                + ("set, but ASSISTANT_LLM=extractive" if s.openai_api_key else "not set")
+            )
+            if s.openai_api_key is None:
+                st.info(
+                    "Answers are **extractive**: quoted, cited sentences from the abstracts, "
+                    "until a key is configured (`OPENAI_API_KEY` in the environment or `.env`).",
+                )
+        st.slider(
+            "Top-k: papers retrieved per answer",
+            min_value=1,
+            max_value=max(20, s.answer_k),
+            value=s.answer_k,
+            key="top_k",
+        )
+        st.markdown("#### Index")
+        try:
+            opened = index(s)
+        except AssistantError:
+            st.caption("No index yet.")
+            return
+        left, right = st.columns(2)
+        left.metric("Papers", f"{len(opened.papers):,}")
+        right.metric("Chunks", f"{len(opened.snapshot.chunk_ids):,}")
+        model = (opened.collection.metadata or {}).get("embedding_model", "?")
+        st.caption(f"Embedding model: {escape_md(str(model))}")
+        if not opened.complete:
+            st.warning(
+                "The last ingest was cut short; some papers may be missing. Ingest again "
+                "(Papers page) to finish it."
+            )
+
+
+def top_k(s: Settings) -> int:
+    return int(st.session_state.get("top_k", s.answer_k))
+
+
+def show_error(exc: AssistantError) -> None:
+    st.error(escape_md(exc.message), icon=":material/error:")
+    if exc.hint:
+        st.caption("Hint: " + escape_md(exc.hint))
+
+
+# --- Markdown safety ------------------------------------------------------------------------
+
+# Everything Markdown (and Streamlit's extensions: `:directives[]`, `:emoji:`, `$math$`) could
+# read as syntax. CommonMark lets any ASCII punctuation be backslash-escaped, so escaping
+# more than needed is harmless.
+MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>:$~^=&])")
+
+
+def escape_md(text: str) -> str:
+    """Corpus text as literal Markdown: every special character escaped, lines joined."""
+    return MD_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+
+
+def code_safe(text: str) -> str:
+    """For inside `inline code`: a backtick would end it early."""
+    return str(text).replace("`", "'")
+
+
+# --- answers: highlights, flags, rendering ----------------------------------------------------
+
+
+@dataclass
+class Evidence:
+    """What the UI adds to an Answer: the abstract sentences that support it, and the
+    answer sentences that are flagged (and why)."""
+
+    supporting: dict[int, set[int]] = field(default_factory=dict)  # marker -> sentence indices
+    flags: dict[str, str] = field(default_factory=dict)  # answer sentence -> reason
+
+
+SPACED_MARKER = re.compile(r"\s*\[\s*\d+(?:\s*(?:,|-|–|—)\s*\d+)*\s*\]")
+SUPPORT_SIMILARITY = 0.6  # a model's paraphrase of an abstract sentence scores well above this
+
+
+def claim_text(sentence: str) -> str:
+    """An answer sentence without its markers or list bullet: what it claims."""
+    return " ".join(SPACED_MARKER.sub("", sentence).lstrip("-*• ").split())
+
+
+def abstract_sentences(abstract: str) -> list[str]:
+    from assistant.citations import split_sentences
+
+    return split_sentences(" ".join(abstract.split()))
+
+
+def find_evidence(answer: Answer, emb: Embedder | None, judge_: Any | None = None) -> Evidence:
+    """Which abstract sentences each cited source contributed, and which answer sentences
+    nothing supports.
+
+    Extractive answers quote abstracts verbatim, so their sentences are found by
+    text; a model's paraphrases by embedding similarity. The grounding judge runs
+    on model answers only: an extractive sentence is its source's own words.
+    """
+    from assistant.citations import markers_in, neutralize_markers, split_sentences
+
+    evidence = Evidence(flags={s: "no citation" for s in answer.check.uncited_sentences})
+    if answer.abstained:
+        return evidence
+    by_marker = {s.marker: s for s in answer.sources}
+    claims: list[tuple[str, list[int]]] = []
+    for sentence in split_sentences(answer.text):
+        cited = [n for n in dict.fromkeys(markers_in(sentence)) if n in by_marker]
+        if cited and len(claim_text(sentence).split()) >= 4:
+            claims.append((sentence, cited))
+    if not claims:
+        return evidence
+    split = {n: abstract_sentences(by_marker[n].paper.abstract) for _, ms in claims for n in ms}
+    pending: list[tuple[str, int]] = []  # (claim, marker) pairs that need the embedder
+    for sentence, cited in claims:
+        claim = claim_text(sentence)
+        for n in cited:
+            found = [
+                i
+                for i, a in enumerate(split[n])
+                if len(a.split()) >= 4 and claim_text(neutralize_markers(a)) in claim
+            ]
+            if found:
+                evidence.supporting.setdefault(n, set()).update(found)
+            else:
+                pending.append((claim, n))
+    if pending and emb is not None:
+        texts = list(
+            dict.fromkeys([c for c, _ in pending] + [a for s in split.values() for a in s])
+        )
+        vectors = emb.embed_documents(texts)
+        row = {t: vectors[i] for i, t in enumerate(texts)}
+        for claim, n in pending:
+            if not split[n]:
+                continue
+            scores = [float(row[claim] @ row[a]) for a in split[n]]
+            best = int(np.argmax(scores))
+            if scores[best] >= SUPPORT_SIMILARITY:
+                evidence.supporting.setdefault(n, set()).add(best)
+    if judge_ is not None and answer.backend != "extractive":
+        pairs = [(claim_text(s), by_marker[n].paper.abstract) for s, ms in claims for n in ms]
+        verdicts = iter(judge_.judge_many(pairs))
+        for sentence, cited in claims:
+            labels = [next(verdicts).label for _ in cited]
+            if "supported" not in labels:
+                refs = ", ".join(f"[{n}]" for n in cited)
+                evidence.flags[sentence] = f"not supported by {refs}"
+    return evidence
+
+
+def answer_markdown(text: str, backend_name: str, abstained: bool, flags: dict[str, str]) -> str:
+    """The answer as safe Markdown, with a badge after each flagged sentence.
+
+    Extractive and abstaining answers are corpus text, so they are escaped
+    (keeping only the list bullets the backend writes). A model's answer keeps
+    its Markdown, except `$`, which Streamlit would read as LaTeX.
+    """
+    from assistant.llm import EXTRACTIVE_HEADER
+
+    badges: dict[str, str] = {}
+    for i, (sentence, reason) in enumerate(flags.items()):
+        token = f"\x00{i}\x00"
+        if sentence in text:
+            text = text.replace(sentence, sentence + token, 1)
+            badges[token] = f" :orange-badge[:material/warning: {escape_md(reason)}]"
+    if backend_name == "extractive" or abstained:
+        lines = []
+        for line in text.splitlines():
+            if line.strip() == EXTRACTIVE_HEADER:
+                continue  # shown as the message's caption instead
+            bullet = re.match(r"^\s*[-*]\s+(.*)$", line)
+            lines.append("- " + escape_md(bullet.group(1)) if bullet else escape_md(line))
+        markdown = ESCAPED_MARKER.sub(styled_marker, "\n".join(lines))
+    else:
+        markdown = MODEL_MARKER.sub(styled_marker, text.replace("$", "\\$"))
+    for token, badge in badges.items():
+        markdown = markdown.replace(token, badge)
+    return markdown
+
+
+# Citation markers as the answer shows them, a run like [1][2] taken as one: escaped in
+# corpus text, plain in a model's Markdown (where "[1](url)" is a link, so left alone).
+ESCAPED_MARKER = re.compile(r"(?:\\\[(?:\d|,|\s|\\-|–|—)+\\\])+")
+MODEL_MARKER = re.compile(r"(?:\[\s*\d+(?:\s*(?:,|-|–|—)\s*\d+)*\s*\](?!\())+")
+
+
+def styled_marker(match: re.Match[str]) -> str:
+    """Markers in bold blue, so citations stand out from the prose they close."""
+    raw = match.group(0).replace("\\[", "[").replace("\\]", "]").replace("\\-", "-")
+    escaped = raw.replace("[", "\\[").replace("]", "\\]").replace("-", "\\-")
+    return f":blue[**{escaped}**]"
+
+
+def footer(answer: Answer) -> str:
+    """Backend, model, tokens, cost and latency, in one line under each answer."""
+    usage = answer.usage
+    if answer.backend == "extractive":
+        model, cost = "no model", "$0"
+    else:
+        model = answer.model
+        cost = "cost unknown" if usage.cost_usd is None else f"${usage.cost_usd:.4f}"
+    tokens = f"{usage.prompt_tokens:,} prompt + {usage.completion_tokens:,} completion tokens"
+    return " · ".join(
+        escape_md(part)
+        for part in (answer.backend, model, tokens, cost, f"{answer.latency_s:.2f} s")
+    )
+
+
+def abstract_markdown(abstract: str, highlighted: set[int]) -> str:
+    """The abstract, escaped, with the supporting sentences on a blue background."""
+    parts = []
+    for i, sentence in enumerate(abstract_sentences(abstract)):
+        safe = escape_md(sentence)
+        parts.append(f":blue-background[{safe}]" if i in highlighted else safe)
+    return " ".join(parts)
+
+
+def source_card(source: Source, highlighted: set[int], note: str = "") -> None:
+    """One paper as evidence: its number, title, score, and abstract with highlights."""
+    paper = source.paper
+    with st.container(border=True):
+        st.markdown(f":blue[**\\[{source.marker}\\]**] **{escape_md(paper.title)}**")
+        meta = [f"score {source.score:.3f}"]
+        if paper.date:
+            meta.append(escape_md(paper.date))
+        meta.append(f"`{code_safe(paper.paper_id)}`")
+        if note:
+            meta.append(note)
+        st.caption(" · ".join(meta))
+        st.markdown(abstract_markdown(paper.abstract, highlighted))
