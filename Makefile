@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/retrieval_scifact.py
 	$(PY) benchmarks/speed.py
 	$(PY) benchmarks/answers.py
+	$(PY) benchmarks/summaries.py
 	$(PY) benchmarks/grounding.py
 
 # torch first and pinned: a plain requirement would pull several GB of CUDA
