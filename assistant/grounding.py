@@ -1,38 +1,47 @@
-"""Does this evidence support this claim? A small, explainable judge on the local embeddings.
+"""Does this evidence support this claim? Two judges behind one interface.
 
-There is no entailment model on this machine, only the MiniLM bi-encoder. So the judge
-measures a (claim, evidence) pair in cheap ways - how close the claim is to the evidence
-and to its closest sentences, how much of the claim's vocabulary (or near-synonyms of it)
-the evidence uses, whether negations or directions of change disagree - and a logistic
-regression fitted on SciFact and HealthVer turns the measurements into a probability. Two
-vetoes then cap it: a number the evidence does not contain, and a change in the opposite
-direction to the closest sentence's. `benchmarks/grounding.py --train` fits the model and
-writes `grounding_model.json`; without --train it measures it on held-out pairs.
+`local` (the default): offline and deterministic. MiniLM-L6 fine-tuned as a cross-encoder
+(`assistant/grounding_model/`) reads the claim together with the evidence windows that share
+the most words with it; a logistic calibration combines its logit with cheap cues (sentence
+similarity, the share of the claim's rare words found), and a number the evidence lacks or
+an opposite direction of change caps the score below the threshold.
+`benchmarks/grounding.py --train` makes the model; without --train it measures it on
+held-out SciFact and HealthVer pairs; the figures it wrote are in
+`grounding_model/config.json` under "held_out".
 
-What to expect: balanced accuracy ~0.74 on held-out SciFact, ~0.64 on HealthVer. The judge
-tells "the evidence is about this" from "it is about something else" well (SUPPORT vs
-NOT_ENOUGH_INFO), but "it says so" from "it says otherwise" barely better than chance
-unless a veto fires: that needs a model that reads both texts together. Treat
-`not_supported` as "check this", not as "this is false".
+`llm`: the configured OpenAI-compatible model with prompts/judge.md, for when a model is
+available and worth paying for.
+
+Treat `not_supported` as "check this", not as "this is false".
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
-from .citations import split_sentences
-from .embeddings import Embedder
+from .citations import neutralize_markers
+from .errors import AssistantError
+from .llm import LLMError, OpenAIBackend, defuse
+from .prompts import load_prompt
 
-MODEL_PATH = Path(__file__).with_name("grounding_model.json")
+if TYPE_CHECKING:
+    import openai
+
+    from .embeddings import Embedder
+    from .grounding_model import CrossEncoder
+    from .settings import Settings
+
+MODEL_DIR = Path(__file__).resolve().with_name("grounding_model")
 Label = Literal["supported", "not_supported"]
 
 
@@ -45,13 +54,34 @@ class Verdict:
 NOT_SUPPORTED = Verdict(0.0, "not_supported")
 
 
-# --- Words the features look for -------------------------------------------------------------
+class Judge(Protocol):
+    """What the eval harness calls: verdicts for (claim, evidence) pairs, and what made them."""
 
-NEGATION = re.compile(
-    r"\b(?:not|no|never|none|nor|neither|cannot|without|lack|lacks|lacking|absence|absent|"
-    r"fail|fails|failed|unable|unrelated|independent|insufficient|ineffective)\b|n't\b",
-    re.IGNORECASE,
-)
+    name: str  # "local" or "llm"
+
+    def describe(self) -> dict: ...
+
+    def judge_many(self, pairs: list[tuple[str, str]]) -> list[Verdict]: ...
+
+
+JUDGES = ("local", "llm")
+
+
+def make_judge(settings: Settings, name: str, embedder: Embedder | None = None) -> Judge:
+    """The named judge. `embedder` is accepted for callers that hold one, but the local judge
+    embeds evidence sentences with its own shape-bucketed MiniLM (`SentenceEncoder`): the
+    shared embedder's bulk path would build oneDNN kernels for every batch shape, ~0.4 s per
+    pair instead of a few ms."""
+    if name == "local":
+        return LocalJudge(precision=settings.embed_precision)
+    if name == "llm":
+        return LLMJudge(settings)
+    raise AssistantError(f"unknown judge {name!r}", f"choose one of: {', '.join(JUDGES)}")
+
+
+# --- Words and numbers ------------------------------------------------------------------------
+
+# Words that say which way something changed, for `polarity`.
 UP = re.compile(
     r"\b(?:increase[sd]?|increasing|higher|more|greater|elevated|enhance[sd]?|enhancing|"
     r"improve[sd]?|improving|promote[sd]?|promoting|activate[sd]?|activating|upregulate[sd]?|"
@@ -65,62 +95,19 @@ DOWN = re.compile(
     r"prevented|slow|slows|slowed|block|blocks|blocked)\b",
     re.IGNORECASE,
 )
-# A quantity, not the digits of a name: COVID-19, SARS-CoV-2, IL-6, p53, OCT3/4, 5G are skipped.
-NUMBER = re.compile(r"(?<![\w/-])\d+(?:[.,]\d+)*(?![A-Z])")
-
-
-# One-word swaps that turn a claim into its opposite, for `negated_claim`.
-OPPOSITE_PAIRS = """
-    increase/decrease increases/decreases increased/decreased increasing/decreasing
-    higher/lower more/less greater/smaller reduce/increase reduces/increases reduced/increased
-    improves/worsens improved/worsened enhances/reduces enhanced/reduced promote/inhibit
-    promotes/inhibits promoted/inhibited activates/inhibits activated/inhibited
-    positive/negative negative/positive upregulates/downregulates upregulated/downregulated
-    downregulates/upregulates downregulated/upregulated can/cannot effective/ineffective
-    safe/unsafe prevents/causes prevent/cause
-"""
-OPPOSITE = dict(pair.split("/") for pair in OPPOSITE_PAIRS.split())
-OPPOSITE.update({v: k for k, v in list(OPPOSITE.items()) if v not in OPPOSITE})
-AUXILIARY = re.compile(
-    r"\b(?:is|are|was|were|can|may|will|does|do|did|has|have|had|could|should|might|would|"
-    r"must)\b(?! not)",
-    re.IGNORECASE,
-)
-HAS_NEGATION = re.compile(r"\b(?:not|never|cannot)\b|n't\b", re.IGNORECASE)
-
-
-def negated_claim(claim: str) -> str:
-    """The claim turned into its opposite by a rule; crude, but only compared by embedding.
-
-    A negation is removed if there is one; otherwise the first word with an opposite is
-    swapped (increases -> decreases); otherwise "not" goes after the first auxiliary
-    verb; otherwise the claim is prefixed with "It is not true that".
-    """
-    if HAS_NEGATION.search(claim):
-        text = re.sub(r"\bcannot\b", "can", claim, flags=re.IGNORECASE)
-        text = re.sub(r"\b(?:not|never)\s+|n't\b", "", text, flags=re.IGNORECASE)
-        return re.sub(r"\s+", " ", text).strip()
-    words = claim.split()
-    for i, word in enumerate(words):
-        match = re.fullmatch(r"(\W*)(\w+)(\W*)", word)
-        if match and match.group(2).lower() in OPPOSITE:
-            words[i] = match.group(1) + OPPOSITE[match.group(2).lower()] + match.group(3)
-            return " ".join(words)
-    match = AUXILIARY.search(claim)
-    if match:
-        return f"{claim[: match.end()]} not{claim[match.end() :]}"
-    return f"It is not true that {claim[:1].lower()}{claim[1:]}"
-
-
 PLAIN_NEGATION = re.compile(r"\b(?:not|no|never|cannot|neither|nor)\b|n't\b", re.IGNORECASE)
 
 
 def polarity(text: str) -> int:
     """+1 if the text says something goes up, -1 down, 0 neither or both; a plain negation
-    flips it ("did not reduce" is +1). NEGATION's wider words (lacking, independent) would
-    flip too many sentences that describe a decrease in other words."""
+    flips it ("did not reduce" is +1). Only plain negations: wider ones (lacking, independent)
+    would flip too many sentences that describe a decrease in other words."""
     direction = int(bool(UP.search(text))) - int(bool(DOWN.search(text)))
     return -direction if PLAIN_NEGATION.search(text) else direction
+
+
+# A quantity, not the digits of a name: COVID-19, SARS-CoV-2, IL-6, p53, OCT3/4, 5G are skipped.
+NUMBER = re.compile(r"(?<![\w/-])\d+(?:[.,]\d+)*(?![A-Z])")
 
 
 def numbers_in(text: str) -> set[str]:
@@ -144,25 +131,24 @@ def _stop_words_and_stemmer() -> tuple[frozenset[str], Callable[[str], str]]:
 
 
 def content_words(text: str) -> list[str]:
-    """Lower-cased words without stop words, first occurrence order, no repeats.
-
-    Stemmed, these are exactly `index.bm25_tokenize`'s terms (a test checks it); unstemmed,
-    they are what `soft_term_coverage` embeds one by one.
-    """
+    """Lower-cased words without stop words, first occurrence order, no repeats."""
     stop, _ = _stop_words_and_stemmer()
     return list(dict.fromkeys(w for w in TOKEN.findall(text.lower()) if w not in stop))
 
 
-def stem(word: str) -> str:
-    return _stop_words_and_stemmer()[1](word)
-
-
 def terms(text: str) -> frozenset[str]:
-    """The stemmed content words, as BM25 indexes them."""
+    """The stemmed content words, exactly as BM25 indexes them (a test checks it)."""
+    stem = _stop_words_and_stemmer()[1]
     return frozenset(stem(w) for w in content_words(text))
 
 
-# --- IDF -------------------------------------------------------------------------------------
+# --- Cues the cross-encoder is combined with -----------------------------------------------------
+#
+# The cross-encoder learnt "says so" vs "says otherwise" on HealthVer's snippets, but ~530
+# SciFact abstracts are too few for it to learn "this abstract is about something else". The
+# bi-encoder's similarity and the share of the claim's rare words the evidence uses do that
+# well (SciFact's strongest cues in the previous judge). They are cheap: one embedding per
+# claim and per evidence sentence, a regex, a set lookup.
 
 
 @dataclass(frozen=True)
@@ -176,9 +162,9 @@ class Idf:
         return self.table.get(term, self.unseen)
 
     @classmethod
-    def fit(cls, documents: list[str], min_df: int = 1) -> Idf:
-        """`log((N + 1) / (df + 0.5))`, as `answer.term_coverage`; terms rarer than min_df
-        are left out of the table (they get `unseen`, the weight of a term seen once)."""
+    def fit(cls, documents: list[str], min_df: int = 50) -> Idf:
+        """`log((N + 1) / (df + 0.5))`; terms in fewer than min_df documents are left out of
+        the table (they weigh as a term seen once): a small table, and no rare word learnt."""
         n = len(documents)
         df: dict[str, int] = {}
         for document in documents:
@@ -188,297 +174,349 @@ class Idf:
         return cls(dict(sorted(table.items())), round(math.log((n + 1) / 1.5), 2))
 
 
-# --- One pair, with everything the features need ---------------------------------------------
-
-
-@dataclass
-class Pair:
-    claim: str
-    evidence: str
-    sentences: list[str]  # the evidence's sentences
-    claim_vec: np.ndarray
-    evidence_vec: np.ndarray
-    sentence_vecs: np.ndarray  # one row per evidence sentence
-    negated_vec: np.ndarray  # the embedding of `negated_claim(claim)`
-    words: dict[str, np.ndarray]  # each content word of claim and evidence, embedded alone
-    idf: Idf
-
-    @cached_property
-    def similarities(self) -> np.ndarray:
-        """Cosine between the claim and each evidence sentence."""
-        return self.sentence_vecs @ self.claim_vec
-
-    @cached_property
-    def best(self) -> int:
-        return int(np.argmax(self.similarities))
-
-    @property
-    def best_sentence(self) -> str:
-        return self.sentences[self.best]
-
-    @cached_property
-    def claim_words(self) -> list[str]:
-        return content_words(self.claim)
-
-    @cached_property
-    def claim_weights(self) -> np.ndarray:
-        """The IDF of each claim word's stem: rare words say what the claim is about."""
-        return np.array([self.idf(stem(w)) for w in self.claim_words], dtype=np.float64)
-
-    def covered(self, text: str) -> float:
-        """IDF-weighted share of the claim's terms that occur (stemmed) in `text`."""
-        found = terms(text)
-        hits = np.array([stem(w) in found for w in self.claim_words], dtype=np.float64)
-        return weighted_mean(hits, self.claim_weights)
-
-    def softly_covered(self, text: str) -> float:
-        """IDF-weighted mean, over the claim's words, of the best cosine with a word of `text`."""
-        words = content_words(text)
-        if not words or not self.claim_words:
-            return 0.0
-        claim = np.stack([self.words[w] for w in self.claim_words])
-        other = np.stack([self.words[w] for w in words])
-        return weighted_mean((claim @ other.T).max(axis=1), self.claim_weights)
-
-
-def weighted_mean(values: np.ndarray, weights: np.ndarray) -> float:
+def coverage(claim_terms: list[str], weights: np.ndarray, text: str) -> float:
+    """IDF-weighted share of the claim's terms that occur (stemmed) in `text`."""
+    found = terms(text)
+    hits = np.array([t in found for t in claim_terms], dtype=np.float64)
     total = float(weights.sum())
-    return float(values @ weights) / total if total > 0 else 0.0
+    return float(hits @ weights) / total if total > 0 else 0.0
 
 
-# --- Features: one function each, all of a Pair -------------------------------------------------
+CUES = (
+    "cosine_best_sentence",  # claim vs its closest evidence sentence
+    "cosine_top2_sentences",  # mean of the two closest: a claim can join two sentences
+    "cosine_all_sentences",  # claim vs the normalised mean of the sentence vectors
+    "term_coverage",  # IDF-weighted share of the claim's terms in the evidence
+    "term_coverage_best_sentence",  # the same in the closest sentence
+    "numbers_missing",  # share of the claim's numbers the evidence lacks
+    "sentence_count",  # log: a snippet and an abstract call for different weights
+)
 
 
-def cosine_evidence(p: Pair) -> float:
-    """Claim vs the whole evidence: is the evidence about the same thing at all?"""
-    return float(p.claim_vec @ p.evidence_vec)
+def cue_matrix(
+    pairs: list[tuple[str, str]], embedder: Embedder, idf: Idf
+) -> tuple[np.ndarray, list[str]]:
+    """One row of CUES per pair (both texts non-empty), never NaN, and each pair's evidence
+    sentence closest to the claim; every claim and sentence is embedded in one call."""
+    from .citations import split_sentences
+
+    split = [split_sentences(evidence) or [evidence] for _, evidence in pairs]
+    texts = list(dict.fromkeys([c for c, _ in pairs] + [x for ss in split for x in ss]))
+    row = {t: i for i, t in enumerate(texts)}
+    vectors = np.nan_to_num(np.asarray(embedder.embed_documents(texts), dtype=np.float64))
+    out = np.zeros((len(pairs), len(CUES)))
+    closest = []
+    stem = _stop_words_and_stemmer()[1]
+    for k, ((claim, evidence), sentences) in enumerate(zip(pairs, split, strict=True)):
+        claim_vec = vectors[row[claim]]
+        sentence_vecs = vectors[[row[x] for x in sentences]]
+        similarities = sentence_vecs @ claim_vec
+        best = int(np.argmax(similarities))
+        closest.append(sentences[best])
+        mean = sentence_vecs.mean(axis=0)
+        claim_terms = [stem(w) for w in content_words(claim)]
+        weights = np.array([idf(t) for t in claim_terms], dtype=np.float64)
+        numbers = numbers_in(claim)
+        out[k] = [
+            similarities[best],
+            np.sort(similarities)[-2:].mean(),
+            float(mean @ claim_vec) / max(float(np.linalg.norm(mean)), 1e-9),
+            coverage(claim_terms, weights, evidence),
+            coverage(claim_terms, weights, sentences[best]),
+            len(ungrounded_numbers(claim, evidence)) / len(numbers) if numbers else 0.0,
+            math.log(len(sentences)),
+        ]
+    return np.nan_to_num(out), closest
 
 
-def cosine_best_sentence(p: Pair) -> float:
-    """Claim vs its closest evidence sentence: support usually sits in one sentence, and a
-    long abstract's average dilutes it (MiniLM also reads only its first 256 word pieces)."""
-    return float(p.similarities[p.best])
+@dataclass(frozen=True)
+class Cues:
+    """What the judge takes from the cues for one list of pairs."""
+
+    logit: np.ndarray  # the cues' logistic regression
+    abstract: np.ndarray  # 1.0 where the evidence has more than two sentences
+    closest: list[str]  # the evidence sentence closest to the claim
 
 
-def cosine_top2_sentences(p: Pair) -> float:
-    """Mean of the two closest sentences: a claim can combine a result and its context."""
-    return float(np.sort(p.similarities)[-2:].mean())
-
-
-def term_coverage(p: Pair) -> float:
-    """IDF-weighted share of the claim's terms found anywhere in the evidence. The strongest
-    single cue on SciFact: a claim whose specific terms (genes, drugs, populations) are
-    absent from the abstract is rarely supported by it, however close the topic."""
-    return p.covered(p.evidence)
-
-
-def term_coverage_best_sentence(p: Pair) -> float:
-    """The same share within the closest sentence only."""
-    return p.covered(p.best_sentence)
-
-
-def soft_term_coverage(p: Pair) -> float:
-    """Term coverage that also credits near-synonyms (kids ~ children, infection ~ infected):
-    each claim word scores its best cosine with any evidence word, embedded alone. The
-    strongest single cue on HealthVer, whose evidence rarely repeats the claim's words."""
-    return p.softly_covered(p.evidence)
-
-
-def soft_term_coverage_best_sentence(p: Pair) -> float:
-    """The same within the closest sentence only."""
-    return p.softly_covered(p.best_sentence)
-
-
-def numbers_missing(p: Pair) -> float:
-    """Share of the claim's numbers (doses, percentages, counts) absent from the evidence:
-    a changed number is the commonest way a claim goes beyond or against its source."""
-    numbers = numbers_in(p.claim)
-    return len(ungrounded_numbers(p.claim, p.evidence)) / len(numbers) if numbers else 0.0
-
-
-def negation_mismatch(p: Pair) -> float:
-    """Closest-sentence similarity if exactly one of claim and closest sentence is negated,
-    else 0: "X is not associated with Y" against "X is associated with Y". Scaled by the
-    similarity because a negation only matters in a sentence about the claim."""
-    negated = bool(NEGATION.search(p.claim)) != bool(NEGATION.search(p.best_sentence))
-    return float(p.similarities[p.best]) if negated else 0.0
-
-
-def polarity_mismatch(p: Pair) -> float:
-    """Closest-sentence similarity if claim and closest sentence change things in opposite
-    directions (increases vs reduces, higher vs not higher), else 0."""
-    product = polarity(p.claim) * polarity(p.best_sentence)
-    return float(p.similarities[p.best]) if product < 0 else 0.0
-
-
-def negation_contrast(p: Pair) -> float:
-    """How much closer the closest sentence is to the claim than to the claim's opposite
-    (`negated_claim`). MiniLM barely moves for a "not", but the sign of the difference
-    still separates SUPPORT from CONTRADICT a little better than chance."""
-    sentence = p.sentence_vecs[p.best]
-    return float(sentence @ p.claim_vec - sentence @ p.negated_vec)
-
-
-def negation_contrast_evidence(p: Pair) -> float:
-    """The same contrast against the whole evidence."""
-    return float(p.evidence_vec @ p.claim_vec - p.evidence_vec @ p.negated_vec)
-
-
-def length_ratio(p: Pair) -> float:
-    """log(evidence words / claim words): a short claim against a long text is likelier to
-    find its terms by chance, which the coverage features need to discount."""
-    return math.log((len(p.evidence.split()) + 1) / (len(p.claim.split()) + 1))
-
-
-def sentence_count(p: Pair) -> float:
-    """log(number of evidence sentences): lets one model weigh the cosines differently for a
-    one-sentence snippet and for a whole abstract."""
-    return math.log(len(p.sentences))
-
-
-FEATURES: dict[str, Callable[[Pair], float]] = {
-    f.__name__: f
-    for f in (
-        cosine_evidence,
-        cosine_best_sentence,
-        cosine_top2_sentences,
-        term_coverage,
-        term_coverage_best_sentence,
-        soft_term_coverage,
-        soft_term_coverage_best_sentence,
-        numbers_missing,
-        negation_mismatch,
-        polarity_mismatch,
-        negation_contrast,
-        negation_contrast_evidence,
-        length_ratio,
-        sentence_count,
-    )
-}
-
-
-def veto(p: Pair) -> str | None:
-    """Why the evidence cannot support the claim whatever the classifier says, or None.
-
-    Two cues too rare in the training data for a weight to learn their force, but typical of
-    generated text that misreports a source: a number the evidence does not contain, and a
-    change in the opposite direction to the closest sentence's (increases vs reduces, reduces
-    vs did not reduce). Capping the score on them costs ~0.01 of cross-validated balanced
-    accuracy (HealthVer's "Supports" accepts a claim whose numbers the evidence lacks);
-    benchmarks/grounding.py prints it with and without.
-    """
-    if ungrounded_numbers(p.claim, p.evidence):
+def veto(claim: str, evidence: str, closest: str) -> str | None:
+    """Why the evidence cannot support the claim whatever the models say, or None: a number
+    the evidence lacks, or a change in the opposite direction to the closest sentence's
+    (increased vs reduced, reduced vs did not reduce). Both are typical of generated text that
+    misreports its source, and too rare in the training data for a weight to learn them."""
+    if ungrounded_numbers(claim, evidence):
         return "a number the evidence does not contain"
-    if polarity(p.claim) * polarity(p.best_sentence) < 0:
+    if polarity(claim) * polarity(closest) < 0:
         return "the closest sentence says the opposite direction"
     return None
 
 
-def prepare(pairs: Sequence[tuple[str, str]], embedder: Embedder, idf: Idf) -> list[Pair]:
-    """Pairs with their vectors: every distinct text - claims, evidence, evidence sentences,
-    negated claims and content words - is embedded once, all in a single call.
+@dataclass(frozen=True)
+class Linear:
+    """A fitted logistic regression's linear part over standardised inputs."""
 
-    Both texts of a pair must be non-empty (the judge answers empty ones without looking).
-    """
-    split = [split_sentences(evidence) or [evidence] for _, evidence in pairs]
-    negated = [negated_claim(claim) for claim, _ in pairs]
-    texts: dict[str, int] = {}
-    words: dict[str, int] = {}
-    for (claim, evidence), sentences, opposite in zip(pairs, split, negated, strict=True):
-        for text in (claim, evidence, opposite, *sentences):
-            texts.setdefault(text, len(texts))
-        for word in content_words(f"{claim}\n{evidence}"):
-            words.setdefault(word, len(words))
-    everything = list(texts) + [w for w in words if w not in texts]
-    if not everything:
-        return []
-    vectors = np.nan_to_num(np.asarray(embedder.embed_documents(everything), dtype=np.float32))
-    row = {text: i for i, text in enumerate(everything)}
-    return [
-        Pair(
-            claim=claim,
-            evidence=evidence,
-            sentences=sentences,
-            claim_vec=vectors[row[claim]],
-            evidence_vec=vectors[row[evidence]],
-            sentence_vecs=vectors[[row[s] for s in sentences]],
-            negated_vec=vectors[row[opposite]],
-            words={w: vectors[row[w]] for w in content_words(f"{claim}\n{evidence}")},
-            idf=idf,
-        )
-        for (claim, evidence), sentences, opposite in zip(pairs, split, negated, strict=True)
-    ]
+    mean: np.ndarray
+    scale: np.ndarray
+    weights: np.ndarray
+    bias: float
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return np.nan_to_num(((x - self.mean) / self.scale) @ self.weights + self.bias)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Linear:
+        as_array = lambda key: np.array(d[key], dtype=np.float64)  # noqa: E731
+        return cls(as_array("mean"), as_array("scale"), as_array("weights"), float(d["bias"]))
+
+    def to_dict(self) -> dict[str, Any]:
+        rounded = lambda v: [round(float(x), 6) for x in v]  # noqa: E731
+        return {
+            "mean": rounded(self.mean),
+            "scale": rounded(self.scale),
+            "weights": rounded(self.weights),
+            "bias": round(self.bias, 6),
+        }
 
 
-def feature_matrix(pairs: list[Pair], names: Sequence[str]) -> np.ndarray:
-    """One row per pair, one column per named feature; never NaN."""
-    rows = [[FEATURES[name](p) for name in names] for p in pairs]
-    return np.nan_to_num(np.array(rows, dtype=np.float64).reshape(len(pairs), len(names)))
+def stack_inputs(ce_logit: np.ndarray, cue_logit: np.ndarray, long: np.ndarray) -> np.ndarray:
+    """What the final calibration sees: both logits, and both again for abstracts (more than
+    two sentences), where the two readers are not equally good."""
+    return np.stack([ce_logit, cue_logit, ce_logit * long, cue_logit * long, long], axis=1)
 
 
-# --- The judge ---------------------------------------------------------------------------------
+# --- The local judge ----------------------------------------------------------------------------
 
 
 class LocalJudge:
-    """Probability that evidence supports a claim, from `grounding_model.json`."""
+    """The cross-encoder's logit and the cues' logit, combined by a logistic calibration
+    fitted on pairs neither had trained on; a vetoed pair (`veto`) is capped at `veto_cap`."""
 
-    def __init__(self, embedder: Embedder, model_path: Path = MODEL_PATH) -> None:
-        self.embedder = embedder
-        self.model: dict[str, Any] = json.loads(Path(model_path).read_text(encoding="utf-8"))
-        self.features: list[str] = list(self.model["features"])
-        unknown = set(self.features) - FEATURES.keys()
-        if unknown:
-            raise ValueError(f"{model_path}: unknown features {sorted(unknown)}")
-        self.mean = np.array(self.model["mean"], dtype=np.float64)
-        self.scale = np.array(self.model["scale"], dtype=np.float64)
-        self.weights = np.array(self.model["weights"], dtype=np.float64)
-        self.bias = float(self.model["bias"])
-        self.threshold = float(self.model["threshold"])
-        # The score of a vetoed pair (see `veto`) is capped below the threshold; null: no cap.
-        self.veto_cap: float | None = self.model.get("veto_cap")
+    name = "local"
+
+    def __init__(
+        self,
+        embedder: Embedder | None = None,
+        model_dir: Path = MODEL_DIR,
+        precision: str = "auto",
+    ) -> None:
+        from .grounding_model import CrossEncoder, SentenceEncoder
+
+        self.model_dir = Path(model_dir)
+        bf16 = None if precision == "auto" else precision == "bf16"
+        self.encoder: CrossEncoder = CrossEncoder(
+            self.model_dir / "adapter.safetensors", self.model_dir / "config.json", bf16=bf16
+        )
+        # Training passes a cache of the same vectors; the judge embeds with its own encoder.
+        self.embedder: Embedder = embedder or SentenceEncoder(self.encoder.bf16)
+        config = self.encoder.config
+        self.idf = Idf(config["cues"]["idf"]["table"], float(config["cues"]["idf"]["unseen"]))
+        self.cues = Linear.from_dict(config["cues"]["model"])
+        calibration = config["calibration"]
+        self.stack = Linear.from_dict(calibration["model"])
+        self.threshold = float(calibration["threshold"])
+        # null in config.json: no cap (a recipe choice recorded with the model).
+        self.veto_cap: float | None = calibration.get("veto_cap")
         if self.veto_cap is not None and self.veto_cap >= self.threshold:
-            raise ValueError(f"{model_path}: veto_cap must be below the threshold")
-        self.idf = Idf(self.model["idf"]["table"], float(self.model["idf"]["unseen"]))
+            raise ValueError(f"{self.model_dir}: veto_cap must be below the threshold")
+
+    @cached_property
+    def digest(self) -> str:
+        """Identifies the verdicts' source: the delta and its calibration, hashed together."""
+        sha = hashlib.sha256()
+        for name in ("adapter.safetensors", "config.json"):
+            sha.update((self.model_dir / name).read_bytes())
+        return sha.hexdigest()[:12]
+
+    def describe(self) -> dict:
+        return {
+            "judge": self.name,
+            "model": self.digest,
+            "base": "all-MiniLM-L6-v2",
+            "threshold": self.threshold,
+            "precision": "bf16" if self.encoder.bf16 else "fp32",
+        }
 
     def judge(self, claim: str, evidence: str) -> Verdict:
         return self.judge_many([(claim, evidence)])[0]
 
     def judge_many(self, pairs: list[tuple[str, str]]) -> list[Verdict]:
-        """One verdict per pair, embedding all their texts in one call.
-
-        Deterministic for the same list; a pair's score can differ in the fourth decimal
-        between a small and a large batch (bf16 above `embeddings.BULK_BATCH` texts).
-        """
+        """One verdict per pair, in order; an empty claim or evidence is not_supported
+        without reading it. All pairs go through the models together, in length-sorted
+        batches: a list of pairs costs far less than the same pairs one by one."""
         cleaned = [(claim.strip(), evidence.strip()) for claim, evidence in pairs]
         present = [i for i, (claim, evidence) in enumerate(cleaned) if claim and evidence]
         verdicts = [NOT_SUPPORTED] * len(pairs)
         if not present:
             return verdicts
-        prepared = prepare([cleaned[i] for i in present], self.embedder, self.idf)
-        for i, score in zip(present, self.scores(prepared), strict=True):
+        chosen = [cleaned[i] for i in present]
+        logits, cues = self.encoder.logits(chosen), self.cue_logits(chosen)
+        scores = self.scores(chosen, logits, cues, self.veto_cap)
+        for i, score in zip(present, scores, strict=True):
             label: Label = "supported" if score >= self.threshold else "not_supported"
             verdicts[i] = Verdict(score, label)
         return verdicts
 
-    def scores(self, pairs: list[Pair]) -> list[float]:
-        """The classifier's probabilities, capped at `veto_cap` for a vetoed pair."""
-        cap = self.veto_cap
-        return [
-            min(p, cap) if cap is not None and veto(pair) else p
-            for pair, p in zip(pairs, self.probabilities(pairs), strict=True)
-        ]
+    def cue_logits(self, pairs: list[tuple[str, str]]) -> Cues:
+        x, closest = cue_matrix(pairs, self.embedder, self.idf)
+        abstract = (x[:, CUES.index("sentence_count")] > math.log(2.5)).astype(float)
+        return Cues(self.cues(x), abstract, closest)
 
-    def probabilities(self, pairs: list[Pair]) -> list[float]:
-        x = (feature_matrix(pairs, self.features) - self.mean) / self.scale
-        logits = np.clip(x @ self.weights + self.bias, -30, 30)
-        return [float(p) for p in np.nan_to_num(1 / (1 + np.exp(-logits)))]
+    def scores(
+        self,
+        pairs: list[tuple[str, str]],
+        ce_logits: np.ndarray,
+        cues: Cues,
+        cap: float | None,
+    ) -> list[float]:
+        """Probabilities, at most `cap` for a vetoed pair; never NaN."""
+        z = np.clip(self.stack(stack_inputs(ce_logits, cues.logit, cues.abstract)), -30, 30)
+        probabilities = 1 / (1 + np.exp(-z))
+        out = []
+        for (claim, evidence), p, closest in zip(pairs, probabilities, cues.closest, strict=True):
+            score = float(p)
+            if cap is not None and veto(claim, evidence, closest):
+                score = min(score, cap)
+            out.append(0.0 if math.isnan(score) else score)
+        return out
 
-    def explain(self, claim: str, evidence: str) -> dict[str, float]:
-        """Each feature's contribution to the logit (weight x standardised value); a veto,
-        if any, comes on top (`scores`)."""
+
+# --- Pairs from a file (the `judge` command) ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PairRow:
+    id: str | int
+    claim: str
+    evidence: str
+
+
+def read_pairs(path: Path) -> list[PairRow]:
+    """`{"id", "claim", "evidence"}` per line, blank lines skipped; the first bad line raises
+    an error naming the file, the line and the field, before any model is loaded."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AssistantError(f"cannot read {path}: {exc}") from None
+    rows = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise AssistantError(f"{where}: not JSON ({exc})", JSONL_HINT) from None
+        if not isinstance(row, dict):
+            raise AssistantError(f"{where}: not a JSON object", JSONL_HINT)
+        for field, kinds in (("id", (str, int)), ("claim", (str,)), ("evidence", (str,))):
+            if field not in row:
+                raise AssistantError(f"{where}: field {field!r} is missing", JSONL_HINT)
+            value = row[field]
+            if not isinstance(value, kinds) or isinstance(value, bool):
+                kind = "a string or an integer" if field == "id" else "a string"
+                raise AssistantError(f"{where}: field {field!r} must be {kind}", JSONL_HINT)
+        rows.append(PairRow(row["id"], row["claim"], row["evidence"]))
+    return rows
+
+
+JSONL_HINT = 'one {"id": ..., "claim": "...", "evidence": "..."} object per line'
+
+
+# --- The LLM judge -------------------------------------------------------------------------------
+
+
+CLAIM_TAG = re.compile(r"<(?=\s*/?\s*claim\b)", re.IGNORECASE)
+
+
+def defuse_judged(text: str) -> str:
+    """Evidence and claim can't open or close the prompt's <source> or <claim> blocks."""
+    return CLAIM_TAG.sub("&lt;", defuse(neutralize_markers(text)))
+
+
+VERDICT_WORDS: dict[str, Label] = {"supported": "supported", "not_supported": "not_supported"}
+FENCE = re.compile(r"\A```(?:json)?\s*(.*?)\s*```\Z", re.DOTALL)
+
+
+def parse_verdict(reply: str) -> Label | None:
+    """The label in a reply of exactly `{"verdict": "supported"|"not_supported"}` (a code fence
+    around it allowed) or of that single word; None for anything else. Strict on purpose: a
+    reply that hedges or explains is treated as malformed rather than guessed at."""
+    text = reply.strip()
+    fenced = FENCE.match(text)
+    if fenced:
+        text = fenced.group(1)
+    if text.startswith("{"):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return None
+        if isinstance(value, dict) and value.keys() == {"verdict"}:
+            return VERDICT_WORDS.get(str(value["verdict"]).strip().lower())
+        return None
+    return VERDICT_WORDS.get(text.strip(".\"' ").lower())
+
+
+class LLMJudge:
+    """The configured OpenAI-compatible model, asked with prompts/judge.md at temperature 0.
+
+    A malformed reply is asked once more; a second one gives `not_supported` (score 0.0) and
+    counts in `errors`, so a report can say how many verdicts were not the model's. Transport
+    failures (after the client's own retries) raise LLMError: a verdict nobody produced
+    should not be averaged into a score.
+    """
+
+    name = "llm"
+
+    def __init__(self, settings: Settings, client: openai.OpenAI | None = None) -> None:
+        self.settings = settings
+        self.backend = OpenAIBackend(settings, client)  # its client: key, base URL, retries
+        self.prompt = load_prompt("judge", settings.prompts_dir)
+        self.retries = 0  # malformed replies that were asked again
+        self.errors = 0  # pairs still malformed after the retry: judged not_supported
+
+    def describe(self) -> dict:
+        return {
+            "judge": self.name,
+            "model": self.settings.model,
+            "prompt_version": self.prompt.version,
+            "prompt_sha": self.prompt.sha,
+            "retries": self.retries,
+            "errors": self.errors,
+        }
+
+    def judge_many(self, pairs: list[tuple[str, str]]) -> list[Verdict]:
+        return [self.judge(claim, evidence) for claim, evidence in pairs]
+
+    def judge(self, claim: str, evidence: str) -> Verdict:
         if not (claim.strip() and evidence.strip()):
-            return {}
-        pair = prepare([(claim.strip(), evidence.strip())], self.embedder, self.idf)
-        x = (feature_matrix(pair, self.features)[0] - self.mean) / self.scale
-        contributions = zip(self.features, x * self.weights, strict=True)
-        return {name: round(float(v), 4) for name, v in contributions}
+            return NOT_SUPPORTED
+        prompt = self.prompt.render(
+            evidence=defuse_judged(evidence.strip()), claim=defuse_judged(claim.strip())
+        )
+        for attempt in range(2):
+            label = parse_verdict(self.complete(prompt))
+            if label is not None:
+                return Verdict(1.0 if label == "supported" else 0.0, label)
+            if attempt == 0:
+                self.retries += 1
+        self.errors += 1
+        return NOT_SUPPORTED
+
+    def complete(self, prompt: str) -> str:
+        import openai
+
+        try:
+            response = self.backend.client.chat.completions.create(
+                model=self.settings.model,
+                messages=[{"role": "user", "content": prompt}],
+                temperature=0.0,
+            )
+        except openai.OpenAIError as exc:
+            status = getattr(exc, "status_code", None)
+            raise LLMError(
+                f"the judge's model call failed: {type(exc).__name__}"
+                + (f" (HTTP {status})" if status else ""),
+                "check OPENAI_BASE_URL, OPENAI_API_KEY and ASSISTANT_MODEL",
+            ) from exc
+        choices = getattr(response, "choices", None) or []
+        content = choices[0].message.content if choices and choices[0].message else None
+        return content or ""
