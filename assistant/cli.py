@@ -91,10 +91,92 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--show", metavar="PAPER_ID", help="one paper in full")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_papers)
+
+    p = sub.add_parser("summarize", help="a themed brief on a topic, every claim cited")
+    p.add_argument("topic", metavar="TOPIC", help='e.g. "KV-cache compression"; - reads stdin')
+    p.add_argument(
+        "--max-papers",
+        type=positive_int,
+        default=25,
+        metavar="N",
+        help="papers considered at most (default: %(default)s)",
+    )
+    p.add_argument("--out", type=Path, metavar="FILE.md", help="also write the brief here")
+    p.add_argument("--json", action="store_true", help="one JSON object instead of Markdown")
+    add_index_option(p)
+    p.set_defaults(func=cmd_summarize)
+
+    p = sub.add_parser("judge", help="does each evidence support its claim? (JSONL in and out)")
+    p.add_argument(
+        "--pairs",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help='JSONL, one {"id", "claim", "evidence"} per line',
+    )
+    p.add_argument(
+        "--judge",
+        choices=["local", "llm"],
+        default="local",
+        help="local: offline cross-encoder (default); llm: the configured OpenAI-compatible model",
+    )
+    p.add_argument(
+        "--out", type=Path, metavar="FILE", help='{"id", "score", "label"} lines (default: stdout)'
+    )
+    p.set_defaults(func=cmd_judge)
+
+    p = sub.add_parser("eval", help="score retrieval, citations and answers on the eval datasets")
+    p.add_argument(
+        "--dataset",
+        type=Path,
+        metavar="PATH",
+        help="a .jsonl file or a folder of them (default: the hand-written evals/datasets)",
+    )
+    p.add_argument("--judge", choices=["local", "llm"], default="local", help="default: local")
+    p.add_argument(
+        "--backend",
+        choices=["extractive", "openai"],
+        default=None,
+        help="answer backend (default: ASSISTANT_LLM)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("evals/out/latest"),
+        metavar="DIR",
+        help="report.json, report.md, report.png; a re-run resumes here (default: %(default)s)",
+    )
+    p.add_argument(
+        "--subset",
+        choices=["all", "gate"],
+        default="all",
+        help="gate: the fixed subset in evals/gate.toml, a few minutes (default: all)",
+    )
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="REPORT",
+        help="compare with this report; exit 1 if a gated metric drops beyond its tolerance",
+    )
+    p.add_argument(
+        "--prompts",
+        type=Path,
+        metavar="DIR",
+        help="also run this candidate prompt set on the same items, side by side",
+    )
+    p.add_argument(
+        "--generate",
+        type=positive_int,
+        metavar="N",
+        help="instead: draft N new items with the configured model into evals/datasets/generated/",
+    )
+    add_index_option(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_eval)
     return parser
 
 
-READ_ONLY_COMMANDS = {"search", "papers", "ask", "chat"}
+READ_ONLY_COMMANDS = {"search", "papers", "ask", "chat", "summarize"}
 INCOMPLETE_WARNING = (
     "warning: the last ingest into this index was cut short; some papers may be missing "
     "(run `python -m assistant ingest` to finish it)"
@@ -380,6 +462,45 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# --- summarize ----------------------------------------------------------------
+
+
+def cmd_summarize(args: argparse.Namespace, settings: Settings) -> int:
+    from .embeddings import make_embedder
+    from .llm import make_backend
+    from .summarize import summarize
+
+    topic = sys.stdin.read() if args.topic == "-" else args.topic
+    index = open_index(settings)
+    embedder = make_embedder(settings)
+    backend = make_backend(settings, lambda: embedder)
+    brief = summarize(
+        settings,
+        topic,
+        index=index,
+        embedder=embedder,
+        backend=backend,
+        max_papers=args.max_papers,
+        progress=lambda message: print(f"… {message}", file=sys.stderr, flush=True),
+    )
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(brief.markdown + "\n", encoding="utf-8")
+        print(f"wrote {args.out}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(brief.to_json(), ensure_ascii=False))
+        return 0
+    print(terminal_safe(brief.markdown))
+    check = brief.check
+    if check.invalid_markers:
+        print(f"\nRemoved invalid markers: {check.invalid_markers}", file=sys.stderr)
+    if check.uncited_sentences:
+        print(f"Uncited sentences: {len(check.uncited_sentences)}", file=sys.stderr)
+        for sentence in check.uncited_sentences:
+            print(f"  - {terminal_safe(sentence)}", file=sys.stderr)
+    return 0
+
+
 # --- papers -------------------------------------------------------------------
 
 
@@ -440,3 +561,86 @@ def corpus_stats(index) -> dict:
         "dates": f"{dates[0]} to {dates[-1]}" if dates else "none given",
         "source files": dict(sorted(per_source.items())),
     }
+
+
+# --- judge --------------------------------------------------------------------
+
+
+def cmd_judge(args: argparse.Namespace, settings: Settings) -> int:
+    from .grounding import make_judge, read_pairs
+
+    rows = read_pairs(args.pairs)  # every line checked before any model loads
+    judge = make_judge(settings, args.judge)
+    verdicts = judge.judge_many([(row.claim, row.evidence) for row in rows])
+    lines = [
+        json.dumps({"id": row.id, "score": round(v.score, 4), "label": v.label}, ensure_ascii=False)
+        for row, v in zip(rows, verdicts, strict=True)
+    ]
+    text = "".join(line + "\n" for line in lines)
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    print(f"judged {len(rows)} pair(s): {json.dumps(judge.describe())}", file=sys.stderr)
+    return 0
+
+
+# --- eval ---------------------------------------------------------------------
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from .evaluate import (
+        compare_reports,
+        load_report,
+        load_tolerances,
+        print_summary,
+        run_eval,
+    )
+
+    if args.generate:
+        from .evalgen import generate_items
+
+        path, count = generate_items(settings, args.generate)
+        print(f"wrote {count} draft item(s) to {path}; review them before use")
+        return 0
+    baseline = load_report(args.baseline) if args.baseline else None  # fail before running
+    try:
+        report = run_eval(
+            settings,
+            dataset=args.dataset,
+            judge=args.judge,
+            backend=args.backend,
+            out_dir=args.out,
+            prompts_dir=args.prompts,
+            subset=args.subset,
+            show_progress=not args.quiet,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted: finished items are kept in {args.out}/items.jsonl; "
+            "run the same command again to resume",
+            file=sys.stderr,
+        )
+        return 130
+    print_summary(report, args.out)
+    candidate_regressed = bool(report.get("prompt_comparison", {}).get("regressed"))
+    if candidate_regressed:
+        print("FAILED: the candidate prompts regress a gated metric", file=sys.stderr)
+    if baseline is None:
+        return 1 if candidate_regressed else 0
+    comparison = compare_reports(baseline, report, load_tolerances())
+    print(f"\nAgainst the baseline {args.baseline}:\n")
+    print(comparison.to_markdown())
+    (args.out / "comparison.md").write_text(comparison.to_markdown(), encoding="utf-8")
+    if comparison.judge_changed:
+        print(
+            "FAILED: the baseline was scored by another judge, so the gate can't compare; "
+            "remake the baseline with this judge (evals/README.md, 'The gate')",
+            file=sys.stderr,
+        )
+        return 1
+    if comparison.regressed:
+        failed = ", ".join(r.metric for r in comparison.rows if r.regressed)
+        print(f"FAILED: {failed} dropped beyond tolerance (evals/gate.toml)", file=sys.stderr)
+        return 1
+    return 1 if candidate_regressed else 0

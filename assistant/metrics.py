@@ -9,7 +9,8 @@ k is scored as it is, never padded.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 
 
 def dedupe(ranked: Sequence[str]) -> list[str]:
@@ -57,3 +58,79 @@ def ndcg_at_k(ranked: Sequence[str], relevant: Collection[str] | dict[str, float
 
 def mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else 0.0
+
+
+# --- Answer metrics ---------------------------------------------------------------------------
+#
+# Each returns counts, never a bare ratio: the harness stores (numerator, denominator) per item
+# and divides only when it aggregates, so a metric over any subset of items (a gate run, the
+# items two reports share) is exact, and an item with nothing to score (an abstention has no
+# sentences) adds 0/0 instead of a NaN.
+
+
+def ratio(numerator: float, denominator: float) -> float | None:
+    """numerator / denominator, or None (reported as "n/a") when there is nothing to score."""
+    return numerator / denominator if denominator else None
+
+
+def citation_validity(markers: Sequence[int], valid: Collection[int]) -> tuple[int, int]:
+    """(markers that resolve to a retrieved source, all markers), counted in the raw text the
+    backend produced - before the citation check removes the invalid ones."""
+    return sum(1 for m in markers if m in valid), len(markers)
+
+
+@dataclass(frozen=True)
+class SentenceCitations:
+    """ALCE citation recall and precision for one sentence."""
+
+    recall: int  # 1 when the sentence has citations and they, together, support it
+    precise: frozenset[int]  # its citations that count as precise
+    imprecise: frozenset[int]
+
+
+def alce_sentence(
+    markers: Collection[int], supports: Callable[[frozenset[int]], bool]
+) -> SentenceCitations:
+    """Citation recall and precision of one sentence, as ALCE (Gao et al., 2023) defines them.
+
+    `supports(S)` says whether the sources S, read together, support the sentence. Recall is
+    1 when the sentence has citations and all of them together support it. A citation c is
+    imprecise when (a) it alone does not support the sentence and the other citations already
+    do (it adds nothing), or (b) the citations together don't support the sentence at all (then
+    every one of them is imprecise). A single citation is therefore precise exactly when it
+    supports the sentence. An uncited sentence has recall 0 and no citations to be precise.
+    """
+    cited = frozenset(markers)
+    if not cited or not supports(cited):
+        return SentenceCitations(0, frozenset(), cited)
+    imprecise = frozenset(
+        c
+        for c in cited
+        if len(cited) > 1 and not supports(frozenset({c})) and supports(cited - {c})
+    )
+    return SentenceCitations(1, cited - imprecise, imprecise)
+
+
+def alce_pairs_needed(markers: Collection[int]) -> list[frozenset[int]]:
+    """The source sets `alce_sentence` may ask about, so a harness can judge them in one batch:
+    all citations together, and for several citations each one alone and all but each one."""
+    cited = frozenset(markers)
+    if not cited:
+        return []
+    sets = [cited]
+    if len(cited) > 1:
+        for c in sorted(cited):
+            sets += [frozenset({c}), cited - {c}]
+    return list(dict.fromkeys(sets))
+
+
+def set_coverage(cited: Collection[str], gold: Collection[str]) -> tuple[int, int]:
+    """(gold ids cited, gold ids): how much of the gold set an answer or summary cites."""
+    gold_set = set(gold)
+    return len(gold_set & set(cited)), len(gold_set)
+
+
+def set_precision(cited: Collection[str], gold: Collection[str]) -> tuple[int, int]:
+    """(cited ids in the gold set, distinct cited ids)."""
+    cited_set = set(cited)
+    return len(cited_set & set(gold)), len(cited_set)
