@@ -5,7 +5,8 @@
 For every subtopic (each lists the papers that belong to it), prints side by side
 with the targets and with a plain top-10 search as the baseline:
 - coverage: the share of the belonging papers that the brief cites;
-- precision: the share of the cited papers that belong;
+- precision: the share of the cited papers that belong
+  (both averaged over topics, then pooled over all topics as the eval report does);
 - marker validity: the share of markers in the brief that point to a listed paper;
 - wall time of a warm brief (model loaded, the topic's abstracts not seen before).
 
@@ -107,6 +108,11 @@ def main() -> None:
     print(
         f"{'precision':16} {mean('precision'):8.3f} "
         f"{statistics.fmean(r['top10'][1] for r in rows):14.3f} {'>= 0.90':>8}"
+    )
+    hits = sum(round(r["coverage"] * r["gold"]) for r in rows)
+    print(
+        f"{'pooled cover/prec':16} {hits / sum(r['gold'] for r in rows):.3f}/"
+        f"{hits / max(sum(r['cited'] for r in rows), 1):.3f}   (as the eval report counts them)"
     )
     print(f"{'valid markers':16} {mean('valid'):8.3f} {'':>14} {'1.000':>8}")
     times = [r["seconds"] for r in rows]
