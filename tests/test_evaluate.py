@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import REPO, FakeEmbedder, write_jsonl
+from conftest import REPO, SMALL_PAPERS, FakeEmbedder, write_jsonl
 from openai_server import ScriptedOpenAI, openai_server  # noqa: F401
 
 from assistant.corpus import read_corpus
@@ -35,44 +35,7 @@ from assistant.index import PaperIndex, ingest
 from assistant.settings import Settings
 from assistant.types import Paper
 
-PAPERS = [
-    (
-        "attn",
-        "Sparse attention for long documents",
-        "Sparse attention lets transformers read long documents. Attending to a few blocks "
-        "per token cuts the quadratic cost of attention over long context windows.",
-    ),
-    (
-        "quant",
-        "Quantizing language models to four bits",
-        "We quantize the weights of language models to four-bit integers. Quantization "
-        "saves memory and speeds up inference with little loss in accuracy.",
-    ),
-    (
-        "speech",
-        "Speech recognition for low-resource languages",
-        "We transcribe speech audio in low-resource languages. Self-supervised pretraining "
-        "on untranscribed recordings lowers the word error rate.",
-    ),
-    (
-        "protein",
-        "Protein folding with transformers",
-        "We predict protein structure from amino acid sequences. A transformer trained on "
-        "crystal structures folds proteins accurately.",
-    ),
-    (
-        "reward",
-        "Reward models for dialogue agents",
-        "We train reward models from human preference comparisons of dialogue replies. "
-        "The reward model then guides reinforcement learning.",
-    ),
-    (
-        "cache",
-        "Compressing the key-value cache",
-        "We compress the key-value cache during decoding. Evicting stale cache entries keeps "
-        "memory bounded for long generations.",
-    ),
-]
+PAPERS = SMALL_PAPERS
 TITLES = {pid: title for pid, title, _ in PAPERS}
 ITEMS = [
     {
