@@ -13,7 +13,7 @@ run: $(STAMP)
 test: $(STAMP) chromium
 	$(PY) -m ruff check assistant tests benchmarks ui
 	$(PY) -m pytest -q
-	# The eval gate: the offline backend on a fixed subset, against the committed baseline.
+# The eval gate: the offline backend on a fixed subset, against the committed baseline.
 	$(PY) -m assistant ingest --quiet
 	$(PY) -m assistant eval --subset gate --backend extractive --judge local \
 		--baseline evals/baseline/report.json --out evals/out/gate --quiet
