@@ -544,8 +544,12 @@ def ingest(
     embedder: Embedder,
     rebuild: bool = False,
     progress: bool = True,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> IngestReport:
     """Bring the collection in line with what was just read; embed only what changed.
+
+    `progress` draws a terminal bar; `on_progress(papers embedded, papers to embed)`
+    is called after each write, for a bar of the caller's own (the app's).
 
     Nothing is deleted before its replacement is written: a changed paper keeps
     its old chunks until the new ones are in, so Ctrl-C at any point leaves
@@ -578,13 +582,18 @@ def ingest(
         disable=not progress or not plan.embed,
     )
     batch: list[tuple[Chunk, Paper]] = []
+    done = 0
     for i, paper in enumerate(plan.embed):
         assert count_tokens is not None
         batch += [(chunk, paper) for chunk in chunk_paper(paper, count_tokens)]
         if len(batch) >= EMBED_BATCH_CHUNKS or i == len(plan.embed) - 1:
             write_batch(collection, embedder, batch, plan.old_chunks, report)
-            bar.update(len({p.paper_id for _, p in batch}))
+            written = len({p.paper_id for _, p in batch})
+            bar.update(written)
             bar.set_postfix(chunks=report.chunks_embedded)
+            done += written
+            if on_progress is not None:
+                on_progress(done, len(plan.embed))
             batch = []
     bar.close()
 

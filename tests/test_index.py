@@ -64,6 +64,16 @@ def test_ingest_then_search(settings: Settings, corpus: Path, fake_embedder: Fak
     assert index.papers["a1"].sources == [str(corpus / "a.jsonl")]
 
 
+def test_progress_counts_the_papers_embedded(settings, corpus, fake_embedder, monkeypatch) -> None:
+    monkeypatch.setattr("assistant.index.EMBED_BATCH_CHUNKS", 4)  # several writes, not one
+    calls: list[tuple[int, int]] = []
+    run_ingest(settings, [corpus], fake_embedder, on_progress=lambda *a: calls.append(a))
+    assert calls == [(4, 6), (6, 6)]
+    calls.clear()
+    run_ingest(settings, [corpus], fake_embedder, on_progress=lambda *a: calls.append(a))
+    assert calls == []  # nothing to embed, nothing to report
+
+
 def test_unchanged_corpus_reembeds_nothing(settings, corpus, fake_embedder) -> None:
     run_ingest(settings, [corpus], fake_embedder)
     before = fake_embedder.embedded

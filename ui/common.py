@@ -137,47 +137,6 @@ def forget_index() -> None:
 INGEST_LOCK = threading.Lock()
 
 
-class ProgressEmbedder:
-    """Wraps the embedder to report each batch the index writes.
-
-    `assistant.index.ingest` draws its own progress as a terminal tqdm bar; a
-    batch of chunks passing through here is the same event, seen from outside.
-    Every chunk starts with its paper's title line, so distinct first lines
-    count papers.
-    """
-
-    def __init__(
-        self, inner: Embedder, total: int, on_progress: Callable[[int, int], None]
-    ) -> None:
-        self.inner = inner
-        self.name = inner.name  # type: ignore[attr-defined]
-        self.total = total
-        self.on_progress = on_progress
-        self.seen: set[str] = set()
-
-    def embed_documents(self, texts: list[str]) -> np.ndarray:
-        vectors = self.inner.embed_documents(texts)
-        self.seen.update(t.split("\n", 1)[0] for t in texts)
-        self.on_progress(min(len(self.seen), self.total), self.total)
-        return vectors
-
-    def embed_query(self, text: str) -> np.ndarray:
-        return self.inner.embed_query(text)
-
-
-def papers_to_embed(s: Settings, read: CorpusRead) -> int:
-    """How many papers the ingest will embed: new ones and changed ones (for the bar's total)."""
-    try:
-        known = index(s).papers
-    except IndexMissingError:
-        return len(read.papers)
-    return sum(
-        1
-        for p in read.papers
-        if p.paper_id not in known or known[p.paper_id].content_hash() != p.content_hash()
-    )
-
-
 def run_ingest(
     s: Settings, paths: list[Path], on_progress: Callable[[int, int], None]
 ) -> tuple[CorpusRead, IngestReport]:
@@ -187,8 +146,7 @@ def run_ingest(
 
     with INGEST_LOCK:
         read = read_corpus(paths)
-        wrapped = ProgressEmbedder(embedder(s), papers_to_embed(s, read), on_progress)
-        report = ingest(s, read, paths, wrapped, progress=False)  # type: ignore[arg-type]
+        report = ingest(s, read, paths, embedder(s), progress=False, on_progress=on_progress)
         forget_index()
     return read, report
 
