@@ -69,14 +69,16 @@ class DiskCache:
 
 
 def public_url(url: str | None) -> str | None:
-    """The server address without any user:password in it, for cache keys and reports."""
+    """The server address without user:password or query (some servers take a key there)."""
     if not url:
         return url
     parts = urlsplit(url)
     host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"  # IPv6
     if parts.port:
         host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 class CachedOpenAIBackend(OpenAIBackend):

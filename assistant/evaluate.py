@@ -273,9 +273,12 @@ def run_eval(
             )
         from .prompts import load_prompt
 
-        for name in ("answer", "condense"):
+        for name in ("answer", "condense", "summarize_map", "summarize_reduce"):
             load_prompt(name, prompts_dir)  # a broken candidate fails before anything runs
         out_dir = Path(out_dir)
+        # One judge, from the current settings, scores both sides: a candidate prompts
+        # folder changes what is judged, never the judge.
+        judge_impl = judge_impl or make_judge_for(settings, judge, embedder)
         common = dict(
             dataset=dataset,
             judge=judge,
@@ -412,7 +415,12 @@ class Harness:
         self.judge_seconds = 0.0
         self._openai: CachedOpenAIBackend | None = None
         self.backend_name = settings.backend
-        self.prompts = self.make_backend().prompts
+        self.prompts = dict(self.make_backend().prompts)
+        if self.backend_name == "openai":  # summaries use theirs; a resume must see them change
+            from .prompts import load_prompt
+
+            for name in ("summarize_map", "summarize_reduce"):
+                self.prompts[name] = load_prompt(name, settings.prompts_dir)
 
     @classmethod
     def open(
@@ -733,21 +741,33 @@ class Harness:
         }
 
     def evaluate_summary(self, item: EvalItem) -> dict:
+        from .summarize import TopicError, summarize
+
         record = self.base_record(item)
-        try:
-            from .summarize import summarize
-        except ImportError:
-            record["not_scored"] = "summaries are not available (assistant/summarize.py)"
-            return record
         started = time.perf_counter()
-        brief = summarize(
-            self.settings,
-            item.question,
-            index=self.index,
-            embedder=self.embedder,
-            backend=self.make_backend(),
-            max_papers=SUMMARY_MAX_PAPERS,
-        ).to_json()
+        try:
+            brief = summarize(
+                self.settings,
+                item.question,
+                index=self.index,
+                embedder=self.embedder,
+                backend=self.make_backend(),
+                max_papers=SUMMARY_MAX_PAPERS,
+            ).to_json()
+        except TopicError as exc:
+            # Declining a topic with gold papers is a miss, scored as one, not a crash.
+            record.update({"abstained": True, "answer": exc.message, "cited": []})
+            record["scores"] = {
+                "summary_coverage": list(set_coverage([], record["gold"])),
+                "summary_precision": list(set_precision([], record["gold"])),
+            }
+            record["cost"] = {
+                "latency_s": round(time.perf_counter() - started, 4),
+                "prompt_tokens": 0,
+                "completion_tokens": 0,
+                "cost_usd": None,
+            }
+            return record
         cited = list(dict.fromkeys(c["paper_id"] for c in brief.get("citations", [])))
         record.update(
             {
@@ -964,7 +984,8 @@ class Comparison:
 
     @property
     def regressed(self) -> bool:
-        return any(r.regressed for r in self.rows)
+        """A gated metric dropped, or went unmeasured, or there was nothing to compare."""
+        return self.common_items == 0 or any(r.regressed for r in self.rows)
 
     def to_json(self) -> dict:
         return {
@@ -1028,6 +1049,8 @@ def compare_reports(baseline: dict, candidate: dict, tolerances: dict | None = N
         if uid in base_items and base_items[uid].get("question") == cand_items[uid].get("question")
     ]
     notes: list[str] = []
+    if not common:
+        notes.append("the reports share no items, so nothing was compared: that fails the gate")
     only_base = len(base_items) - len(common)
     only_cand = len(cand_items) - len(common)
     if only_base or only_cand:
@@ -1059,6 +1082,8 @@ def compare_reports(baseline: dict, candidate: dict, tolerances: dict | None = N
             better = METRICS[name].higher_is_better if name in METRICS else True
             drop = -delta if better else delta
             regressed = drop > tolerance + 1e-9  # type: ignore[operator]
+        elif gated and b is not None:
+            regressed = True  # the baseline measured it and the candidate can't: not a pass
         items = c_metrics.get(name, {}).get("items", 0)
         rows.append(Row(name, b, c, delta, gated, tolerance, regressed, items))
     for name in tolerances:
@@ -1263,17 +1288,9 @@ def write_chart(report: dict, path: Path) -> None:
 
 
 def make_judge_for(settings: Settings, name: str, embedder: Any) -> Any:
-    from . import grounding
+    from .grounding import make_judge
 
-    factory = getattr(grounding, "make_judge", None)
-    if factory is not None:
-        try:
-            return factory(settings, name, embedder)
-        except ValueError as exc:
-            raise AssistantError(str(exc)) from None
-    if name != "local":
-        raise AssistantError(f"judge {name!r} is not available yet", "use --judge local")
-    return grounding.LocalJudge(embedder)
+    return make_judge(settings, name, embedder)
 
 
 VOLATILE_JUDGE_KEYS = ("retries", "errors")  # counters an LLM judge updates as it works

@@ -474,8 +474,11 @@ class LLMJudge:
         self.errors = 0  # pairs still malformed after the retry: judged not_supported
 
     def describe(self) -> dict:
+        from .evalcache import public_url
+
         return {
             "judge": self.name,
+            "server": public_url(self.settings.openai_base_url),  # same name, other weights
             "model": self.settings.model,
             "prompt_version": self.prompt.version,
             "prompt_sha": self.prompt.sha,

@@ -440,7 +440,7 @@ def third_person(sentence: str, name: str) -> str:
     if match:
         lead, who, adverbs, verb = match.groups()
         rest = sentence[match.end() :]
-        if name in rest or name.startswith(("*", "One ")):  # "We propose EMS" -> no "EMS … EMS"
+        if name in rest or name.startswith(("“", "One ")):  # "We propose EMS" -> no "EMS … EMS"
             subject = "the authors" if who.lower() == "we" else "the paper"
             subject = subject if lead else subject.capitalize()
         else:
@@ -464,12 +464,21 @@ def conjugate(verb: str) -> str:
     return verb + "s"
 
 
+MARKDOWN = re.compile(r"([\\`*_\[\]<>])")
+
+
+def literal(text: str) -> str:
+    """Corpus text inside the brief's Markdown, shown as written: a title like
+    "[click](javascript:…)" or "**x**" must not become a link or bold."""
+    return MARKDOWN.sub(r"\\\1", text)
+
+
 def subject_for(source: Source) -> str:
     name = short_name(source.paper.title)
     if name:
         return name
     words = source.paper.title.split()
-    return f"*{source.paper.title}*" if len(words) <= 8 else "One study"
+    return f"“{source.paper.title}”" if len(words) <= 8 else "One study"
 
 
 def write_extractively(
@@ -514,11 +523,11 @@ def write_extractively(
 
     def cited(source: Source, i: int) -> str:
         text = third_person(sentences[source.paper.paper_id][0][i], subject_for(source))
-        return cite(text, source.marker)
+        return cite(literal(text), source.marker)
 
-    lines = [f"# Brief: {topic}", "", EXTRACTIVE_NOTE, "", "## Overview", ""]
+    lines = [f"# Brief: {literal(topic)}", "", EXTRACTIVE_NOTE, "", "## Overview", ""]
     parts = [
-        f"{lower_first(t.name)} {group_markers([by_id[p].marker for p in t.paper_ids])}"
+        f"{literal(lower_first(t.name))} {group_markers([by_id[p].marker for p in t.paper_ids])}"
         for t in themes
     ]
     lines.append(
@@ -530,7 +539,7 @@ def write_extractively(
     )
     lines += ["", "## Themes"]
     for theme in themes:
-        lines += ["", f"### {theme.name}", ""]
+        lines += ["", f"### {literal(theme.name)}", ""]
         paragraph = []
         for paper_id in theme.paper_ids:
             source = by_id[paper_id]
@@ -649,7 +658,7 @@ def write_with_llm(
     generation = backend.stream([{"role": "user", "content": prompt}])
     text = strip_references(generation.finish())
     usage.add(generation.usage)
-    return f"# Brief: {topic}\n\n{text.strip()}", dropped
+    return f"# Brief: {literal(topic)}\n\n{text.strip()}", dropped
 
 
 def strip_references(text: str) -> str:
@@ -664,7 +673,9 @@ EXEMPT = (EXTRACTIVE_NOTE, NO_OPEN_QUESTIONS, "#")
 
 def references(cited: list[Source]) -> str:
     lines = ["## References", ""]
-    lines += [f"[{s.marker}] {s.paper.title}  " for s in sorted(cited, key=lambda s: s.marker)]
+    lines += [
+        f"[{s.marker}] {literal(s.paper.title)}  " for s in sorted(cited, key=lambda s: s.marker)
+    ]
     return "\n".join(lines).rstrip()
 
 

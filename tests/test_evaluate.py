@@ -33,6 +33,7 @@ from assistant.evaluate import (
 from assistant.grounding import Verdict
 from assistant.index import PaperIndex, ingest
 from assistant.settings import Settings
+from assistant.summarize import TopicError
 from assistant.types import Paper
 
 PAPERS = SMALL_PAPERS
@@ -257,6 +258,17 @@ def test_compare_recomputes_on_shared_items_and_applies_tolerances() -> None:
     assert compare_reports(baseline, other_judge).judge_changed
     on_another_cpu = dict(candidate, judge={"judge": "words", "precision": "fp32"})
     assert not compare_reports(baseline, on_another_cpu).judge_changed
+
+
+def test_a_gated_metric_gone_unmeasured_or_nothing_shared_fails_the_gate() -> None:
+    baseline = report_of(a={"citation_recall": [3, 3]})
+    unmeasured = report_of(a={"citation_recall": [0, 0]})  # e.g. every answer now abstains
+    result = compare_reports(baseline, unmeasured, {"citation_recall": 0.03})
+    assert result.regressed and {r.metric: r for r in result.rows}["citation_recall"].regressed
+    disjoint = report_of(z={"citation_recall": [3, 3]})
+    result = compare_reports(baseline, disjoint, {"citation_recall": 0.03})
+    assert result.common_items == 0 and result.regressed
+    assert any("share no items" in note for note in result.notes)
 
 
 def test_gate_config_names_real_metrics() -> None:
@@ -511,20 +523,21 @@ def test_summaries_score_coverage_and_precision_of_cited_papers(
 
     def summarize(settings, topic, *, index, embedder, backend, max_papers=25, progress=None):
         calls.append({"topic": topic, "max_papers": max_papers})
+        if topic == "sourdough baking":
+            raise TopicError("the indexed papers don't cover 'sourdough baking'")
         return Brief()
 
     module = types.ModuleType("assistant.summarize")
     module.summarize = summarize  # type: ignore[attr-defined]
+    module.TopicError = TopicError  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "assistant.summarize", module)
+    gold = [TITLES["attn"], TITLES["cache"], TITLES["quant"]]
     topics = write_jsonl(
         tmp_path / "topics" / "subtopics.jsonl",
         [
-            {
-                "id": "topic-01",
-                "topic": "efficient transformers",
-                "gold_titles": [TITLES["attn"], TITLES["cache"], TITLES["quant"]],
-                "notes": "",
-            }
+            {"id": "topic-01", "topic": "efficient transformers", "gold_titles": gold},
+            # declined: a miss for coverage, nothing cited for precision, and no crash
+            {"id": "topic-02", "topic": "sourdough baking", "gold_titles": gold[:1]},
         ],
     )
     settings, index, _ = small
@@ -537,7 +550,8 @@ def test_summaries_score_coverage_and_precision_of_cited_papers(
         judge_impl=WordJudge(),
         cache_dir=tmp_path / "cache",
     )
-    assert calls == [{"topic": "efficient transformers", "max_papers": 25}]
-    assert report["metrics"]["summary_coverage"]["value"] == pytest.approx(2 / 3)
+    assert [c["topic"] for c in calls] == ["efficient transformers", "sourdough baking"]
+    assert report["metrics"]["summary_coverage"]["value"] == pytest.approx(2 / 4)
     assert report["metrics"]["summary_precision"]["value"] == pytest.approx(2 / 3)
     assert report["items"][0]["cited"] == ["attn", "cache", "speech"]
+    assert report["items"][1]["abstained"] is True and report["items"][1]["cited"] == []

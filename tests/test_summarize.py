@@ -20,6 +20,7 @@ from assistant.summarize import (
     cluster,
     conjugate,
     diverse,
+    literal,
     summarize,
     third_person,
 )
@@ -69,7 +70,7 @@ def test_extractive_brief_is_themed_cited_and_consistent(
     assert brief.check.invalid_markers == [] and brief.check.uncited_sentences == []
     assert set(references) == set(markers_in(body)) == {s.marker for s in brief.citations}
     for source in brief.citations:
-        assert references[source.marker] == source.paper.title
+        assert references[source.marker] == literal(source.paper.title)
     # on the topic, and the coverage line accounts for every relevant paper
     assert sum(expected in s.paper.abstract.lower() for s in brief.citations) >= 3
     assert f"{len(brief.relevant)} papers found relevant, {len(brief.citations)} cited" in (
@@ -215,6 +216,14 @@ def test_third_person_names_the_paper() -> None:
         "has",
         "introduced",
     ]
+
+
+def test_corpus_text_stays_literal_in_the_brief() -> None:
+    hostile = "[Click me](https://evil.example) :red[x] **bold** <script>"
+    assert literal(hostile) == (
+        r"\[Click me\](https://evil.example) :red\[x\] \*\*bold\*\* \<script\>"
+    )
+    assert re.sub(r"\\(.)", r"\1", literal(hostile)) == hostile  # nothing lost
 
 
 def test_diverse_skips_near_duplicates() -> None:

@@ -11,17 +11,12 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from assistant import evaluate
 from assistant.errors import AssistantError
 from ui import common
 
 s = common.settings()
 st.title("Evals")
-
-try:
-    from assistant import evaluate
-except ImportError:  # the harness ships in assistant/evaluate.py
-    st.info("The eval harness (assistant/evaluate.py) is not part of this version yet.")
-    st.stop()
 
 state = st.session_state
 runs_root = common.eval_runs_dir(s)
@@ -72,7 +67,8 @@ def chart_label(name: str) -> str:
 
 
 def fmt(value: Any) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
+    # pandas turns a missing value into NaN on its way through a table
+    return "n/a" if value is None or value != value else f"{value:.3f}"
 
 
 # --- run --------------------------------------------------------------------------------------
@@ -307,7 +303,9 @@ def show_item(report: dict, title: str) -> None:
     backend = report.get("backend", {}).get("name", "")
     if record.get("abstained"):
         st.warning(f"Abstained ({common.escape_md(str(record.get('abstained_by')))}).")
-    answer = common.answer_markdown(record.get("answer") or "", backend, False, {})
+    answer = common.answer_markdown(
+        record.get("answer") or "", backend, bool(record.get("abstained")), {}
+    )
     sentences = record.get("sentences", [])
     if sentences:
         with st.expander("The answer as written"):

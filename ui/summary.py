@@ -7,6 +7,7 @@ import re
 import streamlit as st
 
 from assistant.errors import AssistantError
+from assistant.summarize import summarize
 from ui import common
 
 s = common.settings()
@@ -15,12 +16,6 @@ st.caption(
     "Finds the papers on a topic, groups them into themes and writes a brief that cites "
     "every claim, then lists what it covered and what it left out."
 )
-
-try:
-    from assistant.summarize import summarize
-except ImportError:  # summaries ship in assistant/summarize.py
-    st.info("Topic briefs (assistant/summarize.py) are not part of this version yet.")
-    st.stop()
 
 state = st.session_state
 with st.form("brief_form"):
