@@ -86,9 +86,7 @@ def generate_items(
 
         index = PaperIndex.open(settings)
     out_path = Path(out_path or GENERATED_DIR / "answers.jsonl")
-    existing = []
-    if out_path.is_file():
-        existing = [json.loads(x) for x in out_path.read_text(encoding="utf-8").splitlines() if x]
+    existing = read_existing(out_path)
     used = {item.get("generator", {}).get("paper_id") for item in existing}
     papers = sorted(
         (
@@ -102,7 +100,8 @@ def generate_items(
     prompt = load_prompt("generate", settings.prompts_dir)
     label = prompt_versions({"generate": prompt})["generate"]
     rows: list[dict[str, Any]] = []
-    number = len(existing)
+    # After the highest id, not the count: a draft deleted by review must not free its id.
+    number = max((int(m.group(1)) for m in map(ID.fullmatch, ids_of(existing)) if m), default=0)
     for paper in papers:
         if len(rows) == n:
             break
@@ -138,3 +137,28 @@ def generate_items(
     if len(rows) < n:
         print(f"drafted {len(rows)} of {n}: the rest were skipped (above)", file=sys.stderr)
     return out_path, len(rows)
+
+
+ID = re.compile(r"gen-single-(\d+)")
+
+
+def ids_of(items: list[dict[str, Any]]) -> list[str]:
+    return [str(item.get("id", "")) for item in items]
+
+
+def read_existing(path: Path) -> list[dict[str, Any]]:
+    """The drafts already written; a line a reviewer broke is named, not a bare parse error."""
+    if not path.is_file():
+        return []
+    items = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError as exc:
+            raise AssistantError(f"{path}:{number}: not JSON ({exc})") from None
+        if not isinstance(item, dict):
+            raise AssistantError(f"{path}:{number}: an item must be a JSON object")
+        items.append(item)
+    return items

@@ -188,6 +188,7 @@ def load_dataset(path: Path | None = None) -> list[EvalItem]:
             text_field = "topic" if task == "summary" else "question"
             if not str(data.get(text_field) or "").strip():
                 raise AssistantError(f"{file}:{number}: `{text_field}` is missing or empty")
+            check_fields(data, task, f"{file}:{number}")
             uid = f"{file.stem}:{data['id']}"
             if uid in seen:
                 raise AssistantError(f"{file}:{number}: duplicate id {data['id']!r}")
@@ -196,6 +197,26 @@ def load_dataset(path: Path | None = None) -> list[EvalItem]:
     if not items:
         raise AssistantError(f"no items in {path or DATASETS_DIR}")
     return items
+
+
+KINDS = {"single", "multi", "unanswerable", "followup"}
+LIST_FIELDS = ("gold_titles", "facts", "turns")
+
+
+def check_fields(data: dict[str, Any], task: str, where: str) -> None:
+    """A misspelt kind flips what an answer is expected to do, and a string where a list
+    belongs is read letter by letter: both must stop the run, not skew it."""
+    for name in LIST_FIELDS:
+        value = data.get(name)
+        if value is not None and not (
+            isinstance(value, list) and all(isinstance(x, str) for x in value)
+        ):
+            raise AssistantError(f"{where}: `{name}` must be a list of strings, not {value!r}")
+    kind = data.get("kind")
+    if task == "answer" and kind is not None and kind not in KINDS:
+        raise AssistantError(f"{where}: `kind` is {kind!r}, not one of {sorted(KINDS)}")
+    if kind == "followup" and len(data.get("turns") or []) < 2:
+        raise AssistantError(f"{where}: `turns` must hold the earlier turn(s) and the follow-up")
 
 
 def load_gate_config(path: Path = GATE_CONFIG) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from conftest import REPO, SMALL_PAPERS, FakeEmbedder, write_jsonl
 from openai_server import ScriptedOpenAI, openai_server  # noqa: F401
 
 from assistant.corpus import read_corpus
+from assistant.errors import AssistantError
 from assistant.evaluate import (
     Harness,
     aggregate,
@@ -498,6 +499,33 @@ def test_generator_drafts_marked_items_apart_and_skips_bad_drafts(
     assert "<abstract>" in openai_server.prompts[0]
     # The drafts load as an eval dataset of their own.
     assert [i.task for i in load_dataset(out.parent)] == ["answer", "answer"]
+
+    # A reviewer deletes the first draft: the next id follows the highest, never reused.
+    out.write_text(out.read_text().splitlines()[1] + "\n")
+    openai_server.queue_text(json.dumps(good))
+    generate_items(model_settings, 1, index=small[1], out_path=out, cache_dir=tmp_path / "cache")
+    assert [json.loads(x)["id"] for x in out.read_text().splitlines()] == [
+        "gen-single-0002",
+        "gen-single-0003",
+    ]
+    out.write_text(out.read_text() + "{broken\n")
+    with pytest.raises(AssistantError, match=r"answers\.jsonl:3: not JSON"):
+        generate_items(model_settings, 1, index=small[1], out_path=out)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ({"id": "x", "kind": "single", "question": "q?", "facts": "ten facts"}, "`facts`"),
+        ({"id": "x", "kind": "unanswerble", "question": "q?"}, "`kind`"),
+        ({"id": "x", "kind": "followup", "question": "q?", "turns": ["q?"]}, "`turns`"),
+        ({"id": "x", "kind": "single", "question": "q?", "gold_titles": [1]}, "`gold_titles`"),
+    ],
+)
+def test_bad_dataset_fields_name_file_line_and_field(tmp_path: Path, line: dict, message: str):
+    path = write_jsonl(tmp_path / "answers.jsonl", [{"id": "ok", "question": "fine?"}, line])
+    with pytest.raises(AssistantError, match=rf"answers\.jsonl:2: {re.escape(message)}"):
+        load_dataset(path)
 
 
 def test_summaries_score_coverage_and_precision_of_cited_papers(
