@@ -148,17 +148,6 @@ def ids_of(items: list[dict[str, Any]]) -> list[str]:
 
 def read_existing(path: Path) -> list[dict[str, Any]]:
     """The drafts already written; a line a reviewer broke is named, not a bare parse error."""
-    if not path.is_file():
-        return []
-    items = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except ValueError as exc:
-            raise AssistantError(f"{path}:{number}: not JSON ({exc})") from None
-        if not isinstance(item, dict):
-            raise AssistantError(f"{path}:{number}: an item must be a JSON object")
-        items.append(item)
-    return items
+    from .evaluate import json_lines
+
+    return [item for _, item in json_lines(path)] if path.is_file() else []

@@ -29,7 +29,7 @@ import subprocess
 import sys
 import time
 import tomllib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -171,18 +171,26 @@ def dataset_files(path: Path | None) -> list[Path]:
     raise AssistantError(f"no dataset at {path}", "give a .jsonl file or a folder of them")
 
 
+def json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line; anything else is `file:line: …`."""
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except ValueError as exc:
+            raise AssistantError(f"{path}:{number}: not JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise AssistantError(f"{path}:{number}: an item must be a JSON object")
+        yield number, data
+
+
 def load_dataset(path: Path | None = None) -> list[EvalItem]:
     items: list[EvalItem] = []
     seen: set[str] = set()
     for file in dataset_files(path):
-        for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except ValueError as exc:
-                raise AssistantError(f"{file}:{number}: not JSON ({exc})") from None
-            if not isinstance(data, dict) or "id" not in data:
+        for number, data in json_lines(file):
+            if "id" not in data:
                 raise AssistantError(f"{file}:{number}: an item needs an `id`")
             task = task_of(file.stem, data)
             text_field = "topic" if task == "summary" else "question"
