@@ -39,6 +39,7 @@ from typing import Any
 from .citations import MARKER, is_claim, markers_in, neutralize_markers, split_sentences
 from .errors import AssistantError
 from .evalcache import CachedOpenAIBackend, DiskCache, public_url, stable_hash
+from .grounding import make_judge
 from .metrics import (
     alce_pairs_needed,
     alce_sentence,
@@ -307,7 +308,7 @@ def run_eval(
         out_dir = Path(out_dir)
         # One judge, from the current settings, scores both sides: a candidate prompts
         # folder changes what is judged, never the judge.
-        judge_impl = judge_impl or make_judge_for(settings, judge, embedder)
+        judge_impl = judge_impl or make_judge(settings, judge, embedder)
         common = dict(
             dataset=dataset,
             judge=judge,
@@ -470,9 +471,7 @@ class Harness:
             from .embeddings import make_embedder
 
             embedder = make_embedder(settings)
-        judge = (
-            judge_impl if judge_impl is not None else make_judge_for(settings, judge_name, embedder)
-        )
+        judge = judge_impl if judge_impl is not None else make_judge(settings, judge_name, embedder)
         cache = (
             Path(cache_dir) if cache_dir is not None else settings.index_dir.parent / "eval-cache"
         )
@@ -1314,12 +1313,6 @@ def write_chart(report: dict, path: Path) -> None:
 
 
 # --- Small helpers ------------------------------------------------------------------------------
-
-
-def make_judge_for(settings: Settings, name: str, embedder: Any) -> Any:
-    from .grounding import make_judge
-
-    return make_judge(settings, name, embedder)
 
 
 VOLATILE_JUDGE_KEYS = ("retries", "errors")  # counters an LLM judge updates as it works

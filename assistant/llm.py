@@ -107,12 +107,15 @@ def defuse(text: str) -> str:
 
 def format_sources(sources: list[Source]) -> str:
     """Delimited so that text inside a title or abstract can't pass for the prompt's own words."""
-    blocks = []
-    for s in sources:
-        title = html.escape(" ".join(s.paper.title.split()), quote=True)
-        abstract = defuse(neutralize_markers(s.paper.abstract))
-        blocks.append(f'<source n="{s.marker}" title="{title}">\n{abstract}\n</source>')
-    return "\n\n".join(blocks)
+    return "\n\n".join(
+        source_block(s.marker, s.paper.title, neutralize_markers(s.paper.abstract)) for s in sources
+    )
+
+
+def source_block(marker: int, title: str, body: str) -> str:
+    """One numbered source: the title escaped as an attribute, the body defused."""
+    title = html.escape(" ".join(title.split()), quote=True)
+    return f'<source n="{marker}" title="{title}">\n{defuse(body)}\n</source>'
 
 
 # --- OpenAI-compatible --------------------------------------------------------

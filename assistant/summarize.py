@@ -36,6 +36,7 @@ from .llm import (
     cite,
     defuse,
     short_name,
+    source_block,
 )
 from .prompts import Prompt, load_prompt, prompt_versions
 from .retrieval import search
@@ -171,10 +172,11 @@ def summarize(
 
     check = check_citations(text, {s.marker for s in relevant}, exempt=EXEMPT)
     cited = [s for s in relevant if s.marker in check.cited]
+    accounted = {x["paper_id"] for x in left_out}
     left_out += [
         left(s, "not cited in the brief")
         for s in relevant
-        if s.marker not in check.cited and s.paper.paper_id not in {x["paper_id"] for x in left_out}
+        if s.marker not in check.cited and s.paper.paper_id not in accounted
     ]
     markdown = (
         check.text.rstrip()
@@ -629,22 +631,23 @@ def write_with_llm(
         else:
             notes.append((source, neutralize_markers(text)))
 
-    packed, used = [], 0
+    packed: list[str] = []
+    kept: set[int] = set()
+    used = 0
     for source, text in notes:
-        title = defuse(" ".join(source.paper.title.split()))
-        block = f'<source n="{source.marker}" title="{title}">\n{defuse(text)}\n</source>'
+        block = source_block(source.marker, source.paper.title, text)
         cost = count_tokens(block, settings.model)
         if used + cost > settings.summary_tokens:
             dropped.append(left(source, "over the token budget for the summary prompt"))
             continue
         packed.append(block)
+        kept.add(source.marker)
         used += cost
     if not packed:
         raise TopicError(
             f"no paper had anything on {topic!r} once read",
             "try a broader topic, or `search` to see what the index holds",
         )
-    kept = {int(b.split('"', 2)[1]) for b in packed}
     by_id = {s.paper.paper_id: s for s in relevant}
     theme_lines = []
     for theme in themes:

@@ -117,6 +117,11 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
+def write_papers(path: Path, papers: list[tuple[str, str, str]]) -> Path:
+    """(id, title, abstract) triples as a JSON Lines corpus."""
+    return write_jsonl(path, [{"id": i, "title": t, "abstract": a} for i, t, a in papers])
+
+
 @pytest.fixture(scope="session")
 def seed_index(tmp_path_factory: pytest.TempPathFactory, real_embedder):
     """The real seed corpus in a real Chroma with the real model, built once per run (~25 s)."""

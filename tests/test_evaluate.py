@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SMALL_PAPERS, FakeEmbedder, write_jsonl
+from conftest import REPO, SMALL_PAPERS, FakeEmbedder, write_jsonl, write_papers
 from openai_server import ScriptedOpenAI, openai_server  # noqa: F401
 
 from assistant.corpus import read_corpus
@@ -96,10 +96,7 @@ class WordJudge:
 
 @pytest.fixture
 def small(tmp_path: Path, fake_embedder: FakeEmbedder) -> tuple[Settings, PaperIndex, Path]:
-    corpus = write_jsonl(
-        tmp_path / "papers" / "papers.jsonl",
-        [{"id": pid, "title": title, "abstract": abstract} for pid, title, abstract in PAPERS],
-    )
+    corpus = write_papers(tmp_path / "papers" / "papers.jsonl", PAPERS)
     settings = Settings(
         index_dir=tmp_path / "index",
         data_dir=tmp_path / "papers",

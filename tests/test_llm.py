@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import SMALL_PAPERS, FakeEmbedder, write_jsonl
+from conftest import SMALL_PAPERS, FakeEmbedder, write_papers
 from openai_server import ScriptedOpenAI, openai_server  # noqa: F401
 
 from assistant.answer import ABSTAIN_HEADER, Answer, ask, start_answer
@@ -79,10 +79,7 @@ def rig(
     fake_embedder: FakeEmbedder,
     openai_server: ScriptedOpenAI,  # noqa: F811
 ) -> Rig:
-    corpus = write_jsonl(
-        tmp_path / "papers" / "papers.jsonl",
-        [{"id": pid, "title": title, "abstract": abstract} for pid, title, abstract in PAPERS],
-    )
+    corpus = write_papers(tmp_path / "papers" / "papers.jsonl", PAPERS)
     settings = Settings(
         index_dir=tmp_path / "index",
         data_dir=tmp_path / "papers",

@@ -377,7 +377,7 @@ def test_evals_runs_the_harness_with_a_progress_bar(monkeypatch, seed_index) -> 
     from assistant import evaluate
 
     # Retrieval items are scored without a judge; the harness still opens one.
-    monkeypatch.setattr(evaluate, "make_judge_for", lambda *args: OverlapJudge())
+    monkeypatch.setattr(evaluate, "make_judge", lambda *args: OverlapJudge())
     at = app(monkeypatch, ASSISTANT_INDEX=str(seed_index.settings.index_dir))
     at.switch_page("evals.py").run()
     box = at.selectbox(key="eval_dataset")
