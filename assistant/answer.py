@@ -20,6 +20,7 @@ from .llm import EXTRACTIVE_HEADER, Backend, Generation, format_sources
 from .prompts import prompt_versions
 from .retrieval import search
 from .settings import Settings
+from .text import bm25_tokenize, query_terms
 from .tokens import count_tokens
 from .types import Conversation, Hit, Source, Turn, Usage
 
@@ -229,8 +230,6 @@ def term_coverage(index: PaperIndex, question: str, paper_ids: list[str]) -> flo
     """
     import math
 
-    from .index import query_terms
-
     snap = index.snapshot
     terms = set(query_terms(question))
     if not terms:
@@ -252,8 +251,6 @@ def unknown_names(index: PaperIndex, question: str) -> tuple[str, ...]:
     retrieve papers close in meaning; when it names the thing, its absence from
     every abstract is the surest sign the papers can't answer.
     """
-    from .index import bm25_tokenize
-
     frequency = index.snapshot.document_frequency
     names = []
     for name in dict.fromkeys(m.group(0) for m in NAME.finditer(question)):

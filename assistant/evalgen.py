@@ -21,18 +21,14 @@ from typing import Any
 from .errors import AssistantError
 from .evalcache import CachedOpenAIBackend, DiskCache
 from .settings import Settings
+from .text import numbers_in, strip_fence
 
 GENERATED_DIR = Path(__file__).resolve().parents[1] / "evals" / "datasets" / "generated"
-FENCE = re.compile(r"\A```(?:json)?\s*(.*?)\s*```\Z", re.DOTALL)
-NUMBER = re.compile(r"(?<![\w/-])\d+(?:[.,]\d+)*")
 
 
 def parse_draft(reply: str) -> dict[str, Any] | None:
     """`{"question": str, "facts": [str, ...]}` from the reply (a code fence allowed), or None."""
-    text = reply.strip()
-    fenced = FENCE.match(text)
-    if fenced:
-        text = fenced.group(1)
+    text = strip_fence(reply)
     try:
         value = json.loads(text)
     except ValueError:
@@ -55,9 +51,9 @@ def problems(draft: dict[str, Any], title: str, abstract: str) -> list[str]:
     head = title.split(":")[0].strip()
     if head and len(head) > 3 and head.casefold() in draft["question"].casefold():
         found.append(f"the question names the paper ({head!r})")
-    numbers = {n.replace(",", "") for n in NUMBER.findall(abstract)}
+    numbers = numbers_in(abstract)
     for fact in draft["facts"]:
-        missing = {n.replace(",", "") for n in NUMBER.findall(fact)} - numbers
+        missing = numbers_in(fact) - numbers
         if missing:
             found.append(f"a fact has numbers the abstract lacks: {sorted(missing)}")
     return found

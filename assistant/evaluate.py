@@ -36,7 +36,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .citations import MARKER, is_claim, markers_in, neutralize_markers, split_sentences
 from .errors import AssistantError
 from .evalcache import CachedOpenAIBackend, DiskCache, public_url, stable_hash
 from .grounding import make_judge
@@ -53,6 +52,7 @@ from .metrics import (
     set_precision,
 )
 from .settings import Settings
+from .text import claim_text, is_claim, markers_in, neutralize_markers, split_sentences
 
 REPO = Path(__file__).resolve().parents[1]
 EVALS_DIR = REPO / "evals"
@@ -882,16 +882,6 @@ def claim_sentences(text: str) -> list[str]:
     backends' fixed lines ("Extractive answer: ...") are not claims."""
     headers = exempt_headers()
     return [s for s in split_sentences(text) if is_claim(s) and not s.startswith(headers)]
-
-
-BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
-
-
-def claim_text(sentence: str) -> str:
-    """What the judge reads: the sentence without its markers and list bullet."""
-    text = MARKER.sub("", BULLET.sub("", sentence))
-    text = re.sub(r"\s+([.,;:!?])", r"\1", text)
-    return " ".join(text.split())
 
 
 def answer_claims(text: str) -> list[tuple[str, frozenset[int]]]:

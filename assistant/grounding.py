@@ -21,18 +21,25 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
-from .citations import neutralize_markers
 from .errors import AssistantError
 from .llm import LLMError, OpenAIBackend, defuse
 from .prompts import load_prompt
+from .text import (
+    content_words,
+    english_stemmer,
+    neutralize_markers,
+    numbers_in,
+    split_sentences,
+    strip_fence,
+    terms,
+)
 
 if TYPE_CHECKING:
     import openai
@@ -106,40 +113,9 @@ def polarity(text: str) -> int:
     return -direction if PLAIN_NEGATION.search(text) else direction
 
 
-# A quantity, not the digits of a name: COVID-19, SARS-CoV-2, IL-6, p53, OCT3/4, 5G are skipped.
-NUMBER = re.compile(r"(?<![\w/-])\d+(?:[.,]\d+)*(?![A-Z])")
-
-
-def numbers_in(text: str) -> set[str]:
-    return {n.replace(",", "") for n in NUMBER.findall(text)}
-
-
 def ungrounded_numbers(claim: str, evidence: str) -> set[str]:
     """The claim's numbers (2,400 = 2400) that the evidence does not contain."""
     return numbers_in(claim) - numbers_in(evidence)
-
-
-TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s's default token pattern
-
-
-@lru_cache(maxsize=1)
-def _stop_words_and_stemmer() -> tuple[frozenset[str], Callable[[str], str]]:
-    import bm25s
-    import Stemmer
-
-    return frozenset(bm25s.stopwords.STOPWORDS_EN), Stemmer.Stemmer("english").stemWord
-
-
-def content_words(text: str) -> list[str]:
-    """Lower-cased words without stop words, first occurrence order, no repeats."""
-    stop, _ = _stop_words_and_stemmer()
-    return list(dict.fromkeys(w for w in TOKEN.findall(text.lower()) if w not in stop))
-
-
-def terms(text: str) -> frozenset[str]:
-    """The stemmed content words, exactly as BM25 indexes them (a test checks it)."""
-    stem = _stop_words_and_stemmer()[1]
-    return frozenset(stem(w) for w in content_words(text))
 
 
 # --- Cues the cross-encoder is combined with -----------------------------------------------------
@@ -198,15 +174,13 @@ def cue_matrix(
 ) -> tuple[np.ndarray, list[str]]:
     """One row of CUES per pair (both texts non-empty), never NaN, and each pair's evidence
     sentence closest to the claim; every claim and sentence is embedded in one call."""
-    from .citations import split_sentences
-
     split = [split_sentences(evidence) or [evidence] for _, evidence in pairs]
     texts = list(dict.fromkeys([c for c, _ in pairs] + [x for ss in split for x in ss]))
     row = {t: i for i, t in enumerate(texts)}
     vectors = np.nan_to_num(np.asarray(embedder.embed_documents(texts), dtype=np.float64))
     out = np.zeros((len(pairs), len(CUES)))
     closest = []
-    stem = _stop_words_and_stemmer()[1]
+    stem = english_stemmer().stemWord
     for k, ((claim, evidence), sentences) in enumerate(zip(pairs, split, strict=True)):
         claim_vec = vectors[row[claim]]
         sentence_vecs = vectors[[row[x] for x in sentences]]
@@ -433,17 +407,13 @@ def defuse_judged(text: str) -> str:
 
 
 VERDICT_WORDS: dict[str, Label] = {"supported": "supported", "not_supported": "not_supported"}
-FENCE = re.compile(r"\A```(?:json)?\s*(.*?)\s*```\Z", re.DOTALL)
 
 
 def parse_verdict(reply: str) -> Label | None:
     """The label in a reply of exactly `{"verdict": "supported"|"not_supported"}` (a code fence
     around it allowed) or of that single word; None for anything else. Strict on purpose: a
     reply that hedges or explains is treated as malformed rather than guessed at."""
-    text = reply.strip()
-    fenced = FENCE.match(text)
-    if fenced:
-        text = fenced.group(1)
+    text = strip_fence(reply)
     if text.startswith("{"):
         try:
             value = json.loads(text)

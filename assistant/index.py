@@ -36,6 +36,7 @@ from .corpus import CorpusRead
 from .embeddings import BULK_BATCH, Embedder
 from .errors import AssistantError, IndexMissingError, ModelMismatchError
 from .settings import Settings
+from .text import bm25_tokenize, query_terms
 from .types import Chunk, Paper
 
 if TYPE_CHECKING:
@@ -186,46 +187,6 @@ class Snapshot:
     @cached_property
     def document_frequency(self) -> Counter[str]:
         return Counter(term for terms in self.paper_terms.values() for term in terms)
-
-
-@functools.cache
-def english_stemmer():
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
-# Words that frame a question rather than name its subject ("what do the papers say
-# about X?"). bm25s's English stop words keep most of them, and the rarer ones
-# ("say" is in one abstract of the seed corpus) would outweigh the subject itself.
-QUESTION_WORDS = (
-    "what which who whom whose when where why how do does did done can could would should "
-    "will shall may might must is are was were be been being about tell told say says said "
-    "us you your me my i we our paper papers literature study studies work works research "
-    "summarize summarise summary findings find found explain describe discuss know known "
-    "show shows there any some anything something they them their it its this that these those "
-    "give list mention mentions approach approaches propose proposed please"
-)
-
-
-@functools.cache
-def question_words() -> frozenset[str]:
-    return frozenset(bm25_tokenize([QUESTION_WORDS], stopwords=None)[0])
-
-
-def query_terms(question: str) -> list[str]:
-    """A question's subject terms: BM25 tokens without the words that frame the question."""
-    framing = question_words()
-    return [t for t in bm25_tokenize([question])[0] if t not in framing]
-
-
-def bm25_tokenize(texts: list[str], stopwords: str | None = "en") -> list[list[str]]:
-    import bm25s
-
-    stemmer = english_stemmer()
-    return bm25s.tokenize(
-        texts, stopwords=stopwords, stemmer=stemmer, return_ids=False, show_progress=False
-    )  # type: ignore[return-value]
 
 
 # Anserini's and Pyserini's defaults. Chunks are short

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from .citations import neutralize_markers, split_sentences
 from .errors import AssistantError
 from .prompts import Prompt, load_prompt
 from .settings import Settings
+from .text import neutralize_markers, split_sentences
 from .tokens import count_tokens
 from .types import Conversation, Source, Usage
 

@@ -24,7 +24,7 @@ from typing import cast
 import numpy as np
 
 from .answer import relevance_of
-from .citations import CitationCheck, check_citations, neutralize_markers
+from .citations import CitationCheck, check_citations
 from .embeddings import Embedder
 from .errors import AssistantError
 from .index import PaperIndex
@@ -41,6 +41,7 @@ from .llm import (
 from .prompts import Prompt, load_prompt, prompt_versions
 from .retrieval import search
 from .settings import Settings
+from .text import english_stemmer, english_stop_words, neutralize_markers
 from .tokens import count_tokens
 from .types import Hit, Source, Usage
 
@@ -287,8 +288,6 @@ def theme_names(
     closeness to the theme's centroid less closeness to the other themes' and to
     the topic itself, which every theme shares. KeyBERT does much the same.
     """
-    from .index import english_stemmer
-
     stop = stop_words()
     stem = english_stemmer().stemWord
     topic_stems = {stem(w.lower()) for w in WORD.findall(topic)}
@@ -371,8 +370,6 @@ def dedupe_names(names: list[str]) -> list[str]:
 
 
 def stop_words() -> frozenset[str]:
-    import bm25s
-
     generic = {
         "paper", "propose", "proposed", "approach", "method", "methods", "results", "show",
         "shows", "model", "models", "based", "using", "use", "new", "work", "study", "also",
@@ -386,7 +383,7 @@ def stop_words() -> frozenset[str]:
         "evaluate", "present", "presents", "framework", "via", "towards", "toward", "including",
         "include", "includes", "produce", "produces", "input", "inputs", "output", "outputs",
     }  # fmt: skip
-    return frozenset(bm25s.stopwords.STOPWORDS_EN) | generic
+    return english_stop_words() | generic
 
 
 # --- writing offline ----------------------------------------------------------------------------

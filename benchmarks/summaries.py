@@ -24,11 +24,11 @@ from pathlib import Path
 
 from common import REPO, SEED_CORPUS, SEED_INDEX, open_index
 
-from assistant.citations import markers_in
 from assistant.llm import ExtractiveBackend
 from assistant.retrieval import search
 from assistant.settings import Settings
 from assistant.summarize import Brief, summarize
+from assistant.text import markers_in
 
 TARGETS = {"coverage": 0.7, "precision": 0.9, "valid markers": 1.0, "p50 s": 10.0}
 

@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.citations import (
-    check_citations,
-    filter_stream,
-    markers_in,
-    parse_marker,
-    split_sentences,
-)
+from assistant.citations import check_citations, filter_stream
+from assistant.text import markers_in, parse_marker, split_sentences
 
 
 @pytest.mark.parametrize(
@@ -35,7 +30,7 @@ def test_marker_forms(text: str, numbers: list[int]) -> None:
 
 
 def test_references_inside_abstracts_are_not_citations() -> None:
-    from assistant.citations import neutralize_markers
+    from assistant.text import neutralize_markers
 
     assert (
         neutralize_markers("as shown before [1], [2-3].") == "as shown before (ref. 1), (ref. 2-3)."

@@ -20,16 +20,14 @@ from assistant.grounding import (
     LocalJudge,
     Verdict,
     make_judge,
-    numbers_in,
     parse_verdict,
     read_pairs,
-    terms,
     veto,
 )
 from assistant.grounding_model import best_windows, windows
-from assistant.index import bm25_tokenize
 from assistant.llm import LLMError
 from assistant.settings import Settings
+from assistant.text import bm25_tokenize, numbers_in, terms
 
 EVIDENCE = (
     "In a randomised trial of 2,400 adults over 60, daily low-dose aspirin reduced the risk of "

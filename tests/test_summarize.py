@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from openai_server import ScriptedOpenAI, openai_server  # noqa: F401
 
-from assistant.citations import markers_in
 from assistant.cli import main
 from assistant.llm import ExtractiveBackend, OpenAIBackend
 from assistant.settings import Settings
@@ -24,6 +23,7 @@ from assistant.summarize import (
     summarize,
     third_person,
 )
+from assistant.text import markers_in
 from assistant.tokens import count_tokens
 from assistant.types import Hit, Paper
 

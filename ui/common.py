@@ -314,7 +314,7 @@ def claim_text(sentence: str) -> str:
 
 
 def abstract_sentences(abstract: str) -> list[str]:
-    from assistant.citations import split_sentences
+    from assistant.text import split_sentences
 
     return split_sentences(" ".join(abstract.split()))
 
@@ -327,7 +327,7 @@ def find_evidence(answer: Answer, emb: Embedder | None, judge_: Any | None = Non
     text; a model's paraphrases by embedding similarity. The grounding judge runs
     on model answers only: an extractive sentence is its source's own words.
     """
-    from assistant.citations import markers_in, neutralize_markers, split_sentences
+    from assistant.text import markers_in, neutralize_markers, split_sentences
 
     evidence = Evidence(flags={s: "no citation" for s in answer.check.uncited_sentences})
     if answer.abstained:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..citations import split_sentences
+from ..text import split_sentences, terms
 
 if TYPE_CHECKING:
     import torch
@@ -100,8 +100,6 @@ def windows(sentences: list[str], lengths: list[int], budget: int) -> list[str]:
 def best_windows(claim: str, candidates: list[str], keep: int) -> list[str]:
     """The `keep` windows sharing the most stemmed content words with the claim; ties go to
     the earlier window (an abstract's results follow its background)."""
-    from ..grounding import terms
-
     wanted = terms(claim)
     overlap = [len(wanted & terms(text)) for text in candidates]
     order = sorted(range(len(candidates)), key=lambda i: (-overlap[i], i))

@@ -1,0 +1,185 @@
+"""Words, sentences, numbers and citation markers: the text handling every stage shares.
+
+This is the bottom of the import graph: it imports nothing from the package, so any
+stage can use it and no two stages need to import each other for a regex. BM25, the
+abstention check, the grounding judge and the summary all tokenise and stem the same
+way because they all call the functions here.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import Stemmer
+
+# --- words: BM25 tokens, stems and stop words ------------------------------------------------
+
+TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s's default token pattern
+
+
+@functools.cache
+def english_stemmer() -> Stemmer.Stemmer:
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+@functools.cache
+def english_stop_words() -> frozenset[str]:
+    """bm25s's English list: what BM25 leaves out is what every other word count leaves out."""
+    import bm25s
+
+    return frozenset(bm25s.stopwords.STOPWORDS_EN)
+
+
+def bm25_tokenize(texts: list[str], stopwords: str | None = "en") -> list[list[str]]:
+    import bm25s
+
+    return bm25s.tokenize(
+        texts, stopwords=stopwords, stemmer=english_stemmer(), return_ids=False, show_progress=False
+    )  # type: ignore[return-value]
+
+
+# Words that frame a question rather than name its subject ("what do the papers say
+# about X?"). bm25s's English stop words keep most of them, and the rarer ones
+# ("say" is in one abstract of the seed corpus) would outweigh the subject itself.
+QUESTION_WORDS = (
+    "what which who whom whose when where why how do does did done can could would should "
+    "will shall may might must is are was were be been being about tell told say says said "
+    "us you your me my i we our paper papers literature study studies work works research "
+    "summarize summarise summary findings find found explain describe discuss know known "
+    "show shows there any some anything something they them their it its this that these those "
+    "give list mention mentions approach approaches propose proposed please"
+)
+
+
+@functools.cache
+def question_words() -> frozenset[str]:
+    return frozenset(bm25_tokenize([QUESTION_WORDS], stopwords=None)[0])
+
+
+def query_terms(question: str) -> list[str]:
+    """A question's subject terms: BM25 tokens without the words that frame the question."""
+    framing = question_words()
+    return [t for t in bm25_tokenize([question])[0] if t not in framing]
+
+
+def content_words(text: str) -> list[str]:
+    """Lower-cased words without stop words, first occurrence order, no repeats."""
+    stop = english_stop_words()
+    return list(dict.fromkeys(w for w in TOKEN.findall(text.lower()) if w not in stop))
+
+
+def terms(text: str) -> frozenset[str]:
+    """The stemmed content words, exactly as BM25 indexes them (a test checks it)."""
+    stem: Callable[[str], str] = english_stemmer().stemWord
+    return frozenset(stem(w) for w in content_words(text))
+
+
+# --- numbers ---------------------------------------------------------------------------------
+
+# A quantity, not the digits of a name: COVID-19, SARS-CoV-2, IL-6, p53, OCT3/4, 5G are skipped.
+NUMBER = re.compile(r"(?<![\w/-])\d+(?:[.,]\d+)*(?![A-Z])")
+
+
+def numbers_in(text: str) -> set[str]:
+    """The text's quantities, with thousands separators dropped (2,400 = 2400)."""
+    return {n.replace(",", "") for n in NUMBER.findall(text)}
+
+
+# --- citation markers ------------------------------------------------------------------------
+
+# [1]  [1, 3]  [1-3]  [1–3]  [1,2-4]; adjacent groups like [1][2] are separate matches.
+MARKER = re.compile(r"\[\s*(\d+(?:\s*(?:,|-|–|—)\s*\d+)*)\s*\]")
+MAX_RANGE = 50  # "[1-1000]" is not a citation anyone meant
+
+
+def parse_marker(inner: str) -> list[int]:
+    """'1, 3' -> [1, 3]; '1-3' -> [1, 2, 3]. Order kept, duplicates dropped."""
+    numbers: list[int] = []
+    for part in re.split(r"\s*,\s*", inner.strip()):
+        bounds = re.split(r"\s*[-–—]\s*", part)
+        if len(bounds) == 2:
+            low, high = int(bounds[0]), int(bounds[1])
+            span = range(low, high + 1) if 0 <= high - low < MAX_RANGE else [low, high]
+            numbers += span
+        else:
+            numbers.append(int(bounds[0]))
+    return list(dict.fromkeys(numbers))
+
+
+def markers_in(text: str) -> list[int]:
+    return [n for m in MARKER.finditer(text) for n in parse_marker(m.group(1))]
+
+
+def neutralize_markers(text: str) -> str:
+    """An abstract's own reference '[1]' must not pass for one of our citations."""
+    return MARKER.sub(lambda m: f"(ref. {m.group(1)})", text)
+
+
+# --- sentences -------------------------------------------------------------------------------
+
+# Sentence ends: ., ! or ? (optionally followed by markers) then space and an uppercase start.
+SENTENCE_END = re.compile(r"(?<=[.!?])((?:\s*\[[^\]]*\])*)\s+(?=[\"'(\[]?[A-Z0-9])")
+ABBREVIATION = re.compile(r"\b(e\.g|i\.e|et al|etc|vs|cf|fig|eq|approx|no)\.$", re.IGNORECASE)
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences with their trailing markers attached; list items and lines stay separate."""
+    sentences: list[str] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        pieces = SENTENCE_END.split(line)
+        # split() interleaves the captured markers; glue each back onto its sentence.
+        current = pieces[0]
+        for i in range(1, len(pieces), 2):
+            current += pieces[i]
+            sentences.append(current.strip())
+            current = pieces[i + 1]
+        sentences.append(current.strip())
+    return merge_abbreviations([s for s in sentences if s])
+
+
+def merge_abbreviations(pieces: list[str]) -> list[str]:
+    """'E.g.' and 'et al.' end no sentence: glue what follows back on."""
+    merged: list[str] = []
+    for piece in pieces:
+        if merged and ABBREVIATION.search(merged[-1]):
+            merged[-1] = f"{merged[-1]} {piece}"
+        else:
+            merged.append(piece)
+    return merged
+
+
+def is_claim(sentence: str) -> bool:
+    """Headings, list labels and one-word lines make no claim that needs a citation."""
+    bare = MARKER.sub("", sentence).strip(" -*#>:").strip()
+    return len(bare.split()) >= 4 and not sentence.lstrip().startswith("#")
+
+
+BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
+
+
+def claim_text(sentence: str) -> str:
+    """What a sentence claims, as a judge reads it: without its markers and list bullet."""
+    text = MARKER.sub("", BULLET.sub("", sentence))
+    text = re.sub(r"\s+([.,;:!?])", r"\1", text)
+    return " ".join(text.split())
+
+
+# --- model replies ---------------------------------------------------------------------------
+
+FENCE = re.compile(r"\A```(?:json)?\s*(.*?)\s*```\Z", re.DOTALL)
+
+
+def strip_fence(reply: str) -> str:
+    """A reply asked to be JSON often comes in a ```json fence: the text inside it."""
+    text = reply.strip()
+    fenced = FENCE.match(text)
+    return fenced.group(1) if fenced else text
