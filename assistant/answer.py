@@ -15,14 +15,15 @@ from dataclasses import dataclass
 
 from .citations import CitationCheck, check_citations, filter_stream
 from .embeddings import Embedder
+from .extractive import EXTRACTIVE_HEADER
 from .index import PaperIndex
-from .llm import EXTRACTIVE_HEADER, Backend, Generation, format_sources
-from .prompts import prompt_versions
+from .llm import Backend
+from .prompts import format_sources, prompt_versions
 from .retrieval import search
 from .settings import Settings
 from .text import bm25_tokenize, query_terms
 from .tokens import count_tokens
-from .types import Conversation, Hit, Source, Turn, Usage
+from .types import Conversation, Generation, Hit, Source, Turn, Usage
 
 ABSTAIN_HEADER = "The indexed papers don't cover this question."
 

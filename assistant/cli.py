@@ -365,7 +365,7 @@ class Session:
     def turn(self, question: str, conversation, as_json: bool) -> bool:
         """Answer one turn, streaming to a terminal; an LLM failure costs the turn only."""
         from .answer import start_answer
-        from .llm import LLMError
+        from .chat_model import LLMError
 
         try:
             pending = start_answer(

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from .errors import AssistantError
 from .settings import Settings
 
 if TYPE_CHECKING:
+    import openai
     from sentence_transformers import SentenceTransformer
 
 
@@ -166,35 +166,20 @@ class OpenAIEmbedder:
         self.settings = settings
 
     @cached_property
-    def client(self):
-        import openai
+    def client(self) -> openai.OpenAI:
+        from .chat_model import openai_client
 
-        key = self.settings.openai_api_key
-        if key is None:
-            raise AssistantError(
-                "ASSISTANT_EMBEDDINGS=openai needs OPENAI_API_KEY",
-                "set OPENAI_API_KEY (and OPENAI_BASE_URL for a local server), "
-                "or unset ASSISTANT_EMBEDDINGS to use the local model",
-            )
-        return openai.OpenAI(
-            api_key=key.get_secret_value(),
-            base_url=self.settings.openai_base_url,
-            timeout=self.settings.llm_timeout,
-            max_retries=self.settings.llm_max_retries,
-        )
+        return openai_client(self.settings, require_key=True)
 
     def embed_documents(self, texts: list[str]) -> np.ndarray:
         import openai
 
+        from .chat_model import model_error
+
         try:
             response = self.client.embeddings.create(model=self.model_name, input=texts)
-        except openai.OpenAIError as exc:
-            status = getattr(exc, "status_code", None)  # never the body: proxies echo keys
-            raise AssistantError(
-                f"embedding request failed: {type(exc).__name__}"
-                + (f" (HTTP {status})" if status else ""),
-                "check OPENAI_BASE_URL and the model name (ASSISTANT_OPENAI_EMBEDDING_MODEL)",
-            ) from exc
+        except (openai.OpenAIError, ValueError) as exc:
+            raise model_error(exc, self.settings) from exc
         rows = np.array([d.embedding for d in sorted(response.data, key=lambda d: d.index)])
         norms = np.linalg.norm(rows, axis=1, keepdims=True)
         return (rows / np.maximum(norms, 1e-12)).astype(np.float32)

@@ -18,14 +18,14 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .llm import Generation, OpenAIBackend
+from .chat_model import CachingChatModel, CountingChatModel, OpenAIChat
+from .llm import OpenAIBackend
 from .settings import Settings
-from .types import Usage
+from .types import Generation
 
 
 def stable_hash(value: Any) -> str:
@@ -82,43 +82,15 @@ def public_url(url: str | None) -> str | None:
 
 
 class CachedOpenAIBackend(OpenAIBackend):
-    """The OpenAI backend with every chat call (answer and condense) going through a disk cache.
-
-    `OpenAIBackend.stream` is the one place both calls reach the model, so overriding it
-    caches both without touching llm.py. A miss streams from the server as usual and is
-    stored only once the stream completed without error; a hit replays the same text in one
-    delta with the usage recorded the first time (the tokens the answer cost to produce).
-    """
+    """Transitional: the OpenAI backend over a counted, cached chat model."""
 
     def __init__(self, settings: Settings, cache: DiskCache, client: Any = None) -> None:
-        super().__init__(settings, client)
-        self.cache = cache
-        self.calls = 0  # requests that actually went to the server
+        self.counter = CountingChatModel(OpenAIChat(settings, client))
+        super().__init__(settings, CachingChatModel(self.counter, cache))
 
-    def cache_key(self, messages: list[dict[str, str]]) -> str:
-        return stable_hash(
-            {
-                "base_url": public_url(self.settings.openai_base_url),
-                "model": self.model,
-                "messages": messages,
-                "temperature": self.settings.temperature,
-                "stream_options": {"include_usage": True},
-            }
-        )
+    @property
+    def calls(self) -> int:
+        return self.counter.calls
 
     def stream(self, messages: list[dict[str, str]]) -> Generation:
-        key = self.cache_key(messages)
-        hit = self.cache.get(key)
-        if hit is not None:
-            return Generation(iter([hit["text"]]), usage=Usage(**hit["usage"]))
-        self.calls += 1
-        inner = super().stream(messages)
-
-        def recorded() -> Iterator[str]:
-            parts: list[str] = []
-            for delta in inner.deltas:
-                parts.append(delta)
-                yield delta
-            self.cache.put(key, {"text": "".join(parts), "usage": inner.usage.to_json()})
-
-        return Generation(recorded(), usage=inner.usage)
+        return self.chat_model.stream(messages)

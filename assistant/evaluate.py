@@ -487,7 +487,7 @@ class Harness:
             if self._openai is None:
                 self._openai = CachedOpenAIBackend(self.settings, self.llm_cache)
             return self._openai
-        from .llm import ExtractiveBackend
+        from .extractive import ExtractiveBackend
 
         return ExtractiveBackend(self.embedder)
 
@@ -596,7 +596,7 @@ class Harness:
             )
             answer = pending.finish()
         except Exception as exc:
-            from .llm import LLMError
+            from .chat_model import LLMError
 
             if isinstance(exc, LLMError):
                 raise AssistantError(f"{item.uid}: {exc}") from exc
@@ -872,7 +872,7 @@ class Harness:
 
 def exempt_headers() -> tuple[str, ...]:
     from .answer import ABSTAIN_HEADER
-    from .llm import EXTRACTIVE_HEADER
+    from .extractive import EXTRACTIVE_HEADER
 
     return (EXTRACTIVE_HEADER, ABSTAIN_HEADER)
 

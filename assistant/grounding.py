@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
+from .chat_model import ChatModel, OpenAIChat
 from .errors import AssistantError
-from .llm import LLMError, OpenAIBackend, defuse
-from .prompts import load_prompt
+from .prompts import defuse, load_prompt
 from .text import (
     content_words,
     english_stemmer,
@@ -42,8 +42,6 @@ from .text import (
 )
 
 if TYPE_CHECKING:
-    import openai
-
     from .embeddings import Embedder
     from .grounding_model import CrossEncoder
     from .settings import Settings
@@ -436,20 +434,19 @@ class LLMJudge:
 
     name = "llm"
 
-    def __init__(self, settings: Settings, client: openai.OpenAI | None = None) -> None:
+    def __init__(self, settings: Settings, chat_model: ChatModel | None = None) -> None:
         self.settings = settings
-        self.backend = OpenAIBackend(settings, client)  # its client: key, base URL, retries
+        self.chat_model: ChatModel = chat_model or OpenAIChat(settings)
         self.prompt = load_prompt("judge", settings.prompts_dir)
         self.retries = 0  # malformed replies that were asked again
         self.errors = 0  # pairs still malformed after the retry: judged not_supported
 
     def describe(self) -> dict:
-        from .evalcache import public_url
-
+        model = self.chat_model.describe()
         return {
             "judge": self.name,
-            "server": public_url(self.settings.openai_base_url),  # same name, other weights
-            "model": self.settings.model,
+            "server": model["base_url"],  # same name, other weights
+            "model": model["model"],
             "prompt_version": self.prompt.version,
             "prompt_sha": self.prompt.sha,
             "retries": self.retries,
@@ -475,21 +472,6 @@ class LLMJudge:
         return NOT_SUPPORTED
 
     def complete(self, prompt: str) -> str:
-        import openai
-
-        try:
-            response = self.backend.client.chat.completions.create(
-                model=self.settings.model,
-                messages=[{"role": "user", "content": prompt}],
-                temperature=0.0,
-            )
-        except openai.OpenAIError as exc:
-            status = getattr(exc, "status_code", None)
-            raise LLMError(
-                f"the judge's model call failed: {type(exc).__name__}"
-                + (f" (HTTP {status})" if status else ""),
-                "check OPENAI_BASE_URL, OPENAI_API_KEY and ASSISTANT_MODEL",
-            ) from exc
-        choices = getattr(response, "choices", None) or []
-        content = choices[0].message.content if choices and choices[0].message else None
-        return content or ""
+        # Not streamed, at temperature 0: one word of JSON is all a verdict needs.
+        reply = self.chat_model.complete([{"role": "user", "content": prompt}], temperature=0.0)
+        return reply.finish()

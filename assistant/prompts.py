@@ -8,11 +8,17 @@ records the versions and content hashes of the prompts that produced it.
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import AssistantError
+from .text import neutralize_markers
+
+if TYPE_CHECKING:
+    from .types import Source
 
 DEFAULT_PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
 FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.DOTALL)
@@ -91,3 +97,35 @@ def load_prompt(name: str, directory: Path | None = None) -> Prompt:
 def prompt_versions(prompts: dict[str, Prompt]) -> dict[str, str]:
     """What every answer and eval report records: version and content hash per prompt."""
     return {name: f"{p.version}-{p.sha}" for name, p in sorted(prompts.items())}
+
+
+# --- corpus text inside a prompt --------------------------------------------------------
+
+
+SOURCE_TAG = re.compile(r"<(?=\s*/?\s*source\b)", re.IGNORECASE)
+
+
+TURN_TAG = re.compile(r"<(?=\s*/?\s*turn\b)", re.IGNORECASE)
+
+
+def defuse_turns(text: str) -> str:
+    """Past answers quote abstracts: they can't close a <turn> block either."""
+    return TURN_TAG.sub("&lt;", defuse(text))
+
+
+def defuse(text: str) -> str:
+    """Corpus text can't open or close a <source> block: its '<' becomes '&lt;'."""
+    return SOURCE_TAG.sub("&lt;", text)
+
+
+def format_sources(sources: list[Source]) -> str:
+    """Delimited so that text inside a title or abstract can't pass for the prompt's own words."""
+    return "\n\n".join(
+        source_block(s.marker, s.paper.title, neutralize_markers(s.paper.abstract)) for s in sources
+    )
+
+
+def source_block(marker: int, title: str, body: str) -> str:
+    """One numbered source: the title escaped as an attribute, the body defused."""
+    title = html.escape(" ".join(title.split()), quote=True)
+    return f'<source n="{marker}" title="{title}">\n{defuse(body)}\n</source>'

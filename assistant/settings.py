@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -126,3 +127,16 @@ class Settings(BaseSettings):
         if self.embeddings == "openai":
             return f"openai:{self.openai_embedding_model}"
         return f"local:{LOCAL_EMBEDDING_MODEL}"
+
+
+def public_url(url: str | None) -> str | None:
+    """The server address without user:password or query (some servers take a key there)."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"  # IPv6
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))

@@ -27,18 +27,10 @@ from .answer import relevance_of
 from .citations import CitationCheck, check_citations
 from .embeddings import Embedder
 from .errors import AssistantError
+from .extractive import BACKGROUND, ExtractiveBackend, cite, short_name
 from .index import PaperIndex
-from .llm import (
-    BACKGROUND,
-    Backend,
-    ExtractiveBackend,
-    OpenAIBackend,
-    cite,
-    defuse,
-    short_name,
-    source_block,
-)
-from .prompts import Prompt, load_prompt, prompt_versions
+from .llm import Backend, OpenAIBackend
+from .prompts import Prompt, defuse, load_prompt, prompt_versions, source_block
 from .retrieval import search
 from .settings import Settings
 from .text import english_stemmer, english_stop_words, neutralize_markers
@@ -618,7 +610,7 @@ def write_with_llm(
     for i, source in enumerate(relevant, start=1):
         say(f"reading papers: {i}/{len(relevant)}")
         block = f"<source>\n{defuse(neutralize_markers(source.paper.abstract))}\n</source>"
-        generation = backend.stream(
+        generation = backend.chat_model.stream(
             [{"role": "user", "content": map_prompt.render(topic=topic, source=block)}]
         )
         text = generation.finish().strip()
@@ -655,7 +647,7 @@ def write_with_llm(
     prompt = reduce_prompt.render(
         topic=topic, themes="\n".join(theme_lines), notes="\n\n".join(packed)
     )
-    generation = backend.stream([{"role": "user", "content": prompt}])
+    generation = backend.chat_model.stream([{"role": "user", "content": prompt}])
     text = strip_references(generation.finish())
     usage.add(generation.usage)
     return f"# Brief: {literal(topic)}\n\n{text.strip()}", dropped

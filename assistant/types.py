@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
 
@@ -104,6 +105,25 @@ class Usage:
             "completion_tokens": self.completion_tokens,
             "cost_usd": cost,
         }
+
+
+@dataclass
+class Generation:
+    """A reply's text deltas as they arrive; `text` and `usage` are complete once iterated."""
+
+    deltas: Iterator[str]
+    usage: Usage = field(default_factory=Usage)
+    text: str = ""
+
+    def __iter__(self) -> Iterator[str]:
+        for delta in self.deltas:
+            self.text += delta
+            yield delta
+
+    def finish(self) -> str:
+        for _ in self:
+            pass
+        return self.text
 
 
 @dataclass

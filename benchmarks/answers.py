@@ -26,7 +26,7 @@ from pathlib import Path
 from common import REPO, SEED_CORPUS, SEED_INDEX, open_index
 
 from assistant.answer import Answer, ask, best_similarity, term_coverage
-from assistant.llm import ExtractiveBackend
+from assistant.extractive import ExtractiveBackend
 from assistant.retrieval import search
 from assistant.settings import Settings
 from assistant.types import Conversation

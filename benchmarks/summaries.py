@@ -24,7 +24,7 @@ from pathlib import Path
 
 from common import REPO, SEED_CORPUS, SEED_INDEX, open_index
 
-from assistant.llm import ExtractiveBackend
+from assistant.extractive import ExtractiveBackend
 from assistant.retrieval import search
 from assistant.settings import Settings
 from assistant.summarize import Brief, summarize

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from assistant.answer import ABSTAIN_HEADER, ask
-from assistant.llm import EXTRACTIVE_HEADER, ExtractiveBackend, rewrite_followup
+from assistant.extractive import EXTRACTIVE_HEADER, ExtractiveBackend, rewrite_followup
 from assistant.types import Conversation, Paper, Turn
 
 pytestmark = pytest.mark.slow

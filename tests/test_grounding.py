@@ -12,6 +12,7 @@ import pytest
 from conftest import write_jsonl
 from openai_server import ScriptedOpenAI, openai_server  # noqa: F401
 
+from assistant.chat_model import LLMError
 from assistant.cli import main
 from assistant.errors import AssistantError
 from assistant.grounding import (
@@ -25,7 +26,6 @@ from assistant.grounding import (
     veto,
 )
 from assistant.grounding_model import best_windows, windows
-from assistant.llm import LLMError
 from assistant.settings import Settings
 from assistant.text import bm25_tokenize, numbers_in, terms
 

@@ -21,17 +21,12 @@ from conftest import SMALL_PAPERS, FakeEmbedder, write_papers
 from openai_server import ScriptedOpenAI, openai_server  # noqa: F401
 
 from assistant.answer import ABSTAIN_HEADER, Answer, ask, start_answer
+from assistant.chat_model import LLMError, estimate_cost
 from assistant.corpus import read_corpus
+from assistant.extractive import ExtractiveBackend
 from assistant.index import PaperIndex, ingest
-from assistant.llm import (
-    ExtractiveBackend,
-    LLMError,
-    OpenAIBackend,
-    estimate_cost,
-    format_sources,
-    make_backend,
-)
-from assistant.prompts import load_prompt
+from assistant.llm import OpenAIBackend, make_backend
+from assistant.prompts import format_sources, load_prompt
 from assistant.settings import Settings
 from assistant.types import Conversation, Paper, Source
 

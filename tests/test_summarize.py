@@ -12,7 +12,8 @@ import pytest
 from openai_server import ScriptedOpenAI, openai_server  # noqa: F401
 
 from assistant.cli import main
-from assistant.llm import ExtractiveBackend, OpenAIBackend
+from assistant.extractive import ExtractiveBackend
+from assistant.llm import OpenAIBackend
 from assistant.settings import Settings
 from assistant.summarize import (
     TopicError,

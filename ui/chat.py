@@ -8,7 +8,7 @@ import streamlit as st
 
 from assistant.answer import start_answer
 from assistant.errors import AssistantError
-from assistant.llm import EXTRACTIVE_HEADER
+from assistant.extractive import EXTRACTIVE_HEADER
 from assistant.types import Conversation
 from ui import common
 

@@ -385,7 +385,7 @@ def answer_markdown(text: str, backend_name: str, abstained: bool, flags: dict[s
     (keeping only the list bullets the backend writes). A model's answer keeps
     its Markdown, except `$`, which Streamlit would read as LaTeX.
     """
-    from assistant.llm import EXTRACTIVE_HEADER
+    from assistant.extractive import EXTRACTIVE_HEADER
 
     badges: dict[str, str] = {}
     for i, (sentence, reason) in enumerate(flags.items()):
