@@ -22,7 +22,8 @@ from openai_server import ScriptedOpenAI, openai_server  # noqa: F401
 
 from assistant.answer import ABSTAIN_HEADER, Answer, ask, start_answer
 from assistant.corpus import read_corpus
-from assistant.index import PaperIndex, ingest
+from assistant.index import PaperIndex
+from assistant.ingest import ingest
 from assistant.llm import (
     ExtractiveBackend,
     LLMError,
