@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None, exit_fast: bool = False) -> int:
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from .corpus import read_corpus
     from .embeddings import make_embedder
-    from .index import ingest
+    from .ingest import ingest
 
     roots = args.paths or [settings.data_dir]
     read = read_corpus(roots)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from assistant.corpus import read_corpus
 from assistant.embeddings import Embedder, make_embedder
-from assistant.index import PaperIndex, ingest
+from assistant.index import PaperIndex
+from assistant.ingest import ingest
 from assistant.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]

@@ -126,8 +126,47 @@ def write_papers(path: Path, papers: list[tuple[str, str, str]]) -> Path:
 def seed_index(tmp_path_factory: pytest.TempPathFactory, real_embedder):
     """The real seed corpus in a real Chroma with the real model, built once per run (~25 s)."""
     from assistant.corpus import read_corpus
-    from assistant.index import PaperIndex, ingest
+    from assistant.index import PaperIndex
+    from assistant.ingest import ingest
 
     settings = Settings(index_dir=tmp_path_factory.mktemp("seed") / "index", llm="extractive")
     ingest(settings, read_corpus([SEED_CORPUS]), [SEED_CORPUS], real_embedder, progress=False)
     return PaperIndex.open(settings)
+
+
+# Six papers in two files (a.jsonl, b.jsonl): for the index and ingest tests.
+TOPICS = [
+    ("Sparse attention for long documents", "attention sparsity long context windows"),
+    ("Quantizing language models to four bits", "quantization integer weights memory"),
+    ("Speech recognition for low-resource languages", "speech audio transcription languages"),
+    ("Protein folding with transformers", "protein structure biology folding"),
+    ("Reward models for dialogue agents", "reward preference dialogue reinforcement"),
+    ("Compressing the key-value cache", "cache compression eviction decoding"),
+]
+
+
+def paper_rows(prefix: str, topics=TOPICS) -> list[dict]:
+    return [
+        {
+            "id": f"{prefix}{i}",
+            "title": title,
+            "abstract": f"This paper studies {words}. We propose a method for {words}. "
+            f"Experiments on {words} show clear gains over strong baselines.",
+        }
+        for i, (title, words) in enumerate(topics)
+    ]
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    folder = tmp_path / "papers"
+    write_jsonl(folder / "a.jsonl", paper_rows("a", TOPICS[:3]))
+    write_jsonl(folder / "b.jsonl", paper_rows("b", TOPICS[3:]))
+    return folder
+
+
+def run_ingest(settings: Settings, paths: list[Path], embedder: FakeEmbedder, **kw):
+    from assistant.corpus import read_corpus
+    from assistant.ingest import ingest
+
+    return ingest(settings, read_corpus(paths), paths, embedder, progress=False, **kw)

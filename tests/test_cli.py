@@ -12,7 +12,7 @@ from openai_server import openai_server  # noqa: F401
 
 from assistant.cli import main
 from assistant.corpus import read_corpus
-from assistant.index import ingest
+from assistant.ingest import ingest
 
 
 def test_help_does_not_import_heavy_libraries() -> None:

@@ -11,7 +11,8 @@ from openai_server import ScriptedOpenAI, openai_server  # noqa: F401
 from assistant.corpus import read_corpus
 from assistant.embeddings import OpenAIEmbedder, make_embedder
 from assistant.errors import AssistantError, ModelMismatchError
-from assistant.index import PaperIndex, ingest
+from assistant.index import PaperIndex
+from assistant.ingest import ingest
 from assistant.retrieval import search
 from assistant.settings import Settings
 

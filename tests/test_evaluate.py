@@ -32,7 +32,8 @@ from assistant.evaluate import (
     select_subset,
 )
 from assistant.grounding import Verdict
-from assistant.index import PaperIndex, ingest
+from assistant.index import PaperIndex
+from assistant.ingest import ingest
 from assistant.settings import Settings
 from assistant.summarize import TopicError
 from assistant.types import Paper

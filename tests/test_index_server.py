@@ -23,7 +23,8 @@ from conftest import write_jsonl
 
 from assistant.corpus import read_corpus
 from assistant.errors import AssistantError
-from assistant.index import PaperIndex, ingest
+from assistant.index import PaperIndex
+from assistant.ingest import ingest
 from assistant.retrieval import search
 from assistant.settings import Settings
 

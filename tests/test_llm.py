@@ -24,7 +24,8 @@ from assistant.answer import ABSTAIN_HEADER, Answer, ask, start_answer
 from assistant.chat_model import LLMError, estimate_cost
 from assistant.corpus import read_corpus
 from assistant.extractive import ExtractiveBackend
-from assistant.index import PaperIndex, ingest
+from assistant.index import PaperIndex
+from assistant.ingest import ingest
 from assistant.llm import OpenAIBackend, make_backend
 from assistant.prompts import format_sources, load_prompt
 from assistant.settings import Settings

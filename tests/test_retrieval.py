@@ -8,7 +8,8 @@ import pytest
 from conftest import write_jsonl
 
 from assistant.corpus import read_corpus
-from assistant.index import PaperIndex, ingest
+from assistant.index import PaperIndex
+from assistant.ingest import ingest
 from assistant.retrieval import (
     Filters,
     convex_fusion,

@@ -80,7 +80,7 @@ def all_markdown_protos(at) -> list:
 def tiny_env(tmp_path: Path, real_embedder) -> dict[str, str]:
     """A three-paper index (one with a hostile title), built with the real model (~1 s)."""
     from assistant.corpus import read_corpus
-    from assistant.index import ingest
+    from assistant.ingest import ingest
     from assistant.settings import Settings
 
     data = tmp_path / "papers"

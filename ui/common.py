@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from assistant.answer import Answer
     from assistant.corpus import CorpusRead
     from assistant.embeddings import Embedder
-    from assistant.index import IngestReport, PaperIndex
+    from assistant.index import PaperIndex
+    from assistant.ingest import IngestReport
     from assistant.llm import Backend
     from assistant.types import Source
 
@@ -142,7 +143,7 @@ def run_ingest(
 ) -> tuple[CorpusRead, IngestReport]:
     """Read and ingest `paths` (incremental, problems skipped and returned, as the CLI does)."""
     from assistant.corpus import read_corpus
-    from assistant.index import ingest
+    from assistant.ingest import ingest
 
     with INGEST_LOCK:
         read = read_corpus(paths)
