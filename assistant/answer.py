@@ -8,6 +8,7 @@ let the backend write, streaming; check every citation on the complete text.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Iterator
@@ -19,9 +20,9 @@ from .extractive import EXTRACTIVE_HEADER
 from .index import PaperIndex
 from .llm import Backend
 from .prompts import format_sources, prompt_versions
-from .retrieval import search
+from .retrieval import Retrieval, retrieve
 from .settings import Settings
-from .text import bm25_tokenize, query_terms
+from .text import bm25_tokenize
 from .tokens import count_tokens
 from .types import Conversation, Generation, Hit, Source, Turn, Usage
 
@@ -149,8 +150,9 @@ def start_answer(
     if conversation.turns:
         standalone, condense_usage = backend.condense(conversation, question)
         usage.add(condense_usage)
-    hits = search(index, embedder, standalone, k=k or settings.answer_k)
-    relevance = relevance_of(index, embedder, standalone, hits)
+    retrieval = retrieve(index, embedder, standalone, k=k or settings.answer_k)
+    hits = retrieval.hits
+    relevance = relevance_of(index, retrieval)
 
     if not hits or relevance.too_low(settings):
         nearest = [source_of(h, conversation) for h in hits[:3]]
@@ -208,31 +210,23 @@ def source_of(hit: Hit, conversation: Conversation) -> Source:
     return Source(conversation.marker_for(hit.paper), hit.paper, hit.score, hit.snippet)
 
 
-def relevance_of(index: PaperIndex, embedder: Embedder, text: str, hits: list[Hit]) -> Relevance:
-    """How well the best hits cover `text`; a question or a summary topic alike."""
-    similarity = best_similarity(index, embedder, text)
-    coverage = term_coverage(index, text, [h.paper.paper_id for h in hits[:3]])
-    return Relevance(similarity, coverage, unknown_names(index, text))
+def relevance_of(index: PaperIndex, retrieval: Retrieval) -> Relevance:
+    """How well the best hits cover the query; a question or a summary topic alike."""
+    top = [h.paper.paper_id for h in retrieval.hits[:3]]
+    coverage = term_coverage(index, retrieval.terms, top)
+    return Relevance(retrieval.nearest_similarity, coverage, unknown_names(index, retrieval.query))
 
 
-def best_similarity(index: PaperIndex, embedder: Embedder, question: str) -> float:
-    """Cosine of the closest chunk: an absolute scale, unlike fused retrieval scores."""
-    nearest = index.dense(embedder.embed_query(question), 1)
-    return nearest[0][1] if nearest else 0.0
-
-
-def term_coverage(index: PaperIndex, question: str, paper_ids: list[str]) -> float:
-    """IDF-weighted share of the question's terms that the retrieved papers contain.
+def term_coverage(index: PaperIndex, query_terms: list[str], paper_ids: list[str]) -> float:
+    """IDF-weighted share of the query's terms that the retrieved papers contain.
 
     A question about something the corpus never mentions (a benchmark, a method,
     a game) still finds papers that are close in meaning, so similarity alone
     can't tell it apart; but its rarest terms, which weigh most here, are
     missing from them. Terms the corpus has never seen weigh most of all.
     """
-    import math
-
     snap = index.snapshot
-    terms = set(query_terms(question))
+    terms = set(query_terms)
     if not terms:
         return 0.0
     n = len(snap.papers)

@@ -27,7 +27,6 @@ from .store import (
     translates_server_errors,
     where_am_i,
 )
-from .text import query_terms
 from .types import Paper
 
 if TYPE_CHECKING:
@@ -116,15 +115,15 @@ class PaperIndex:
         return np.asarray([by_id[c] for c in chunk_ids], dtype=np.float32)
 
     def lexical(
-        self, query: str, n: int, allowed: set[str] | None = None
+        self, terms: list[str], n: int, allowed: set[str] | None = None
     ) -> list[tuple[str, float]]:
-        """Chunk ids with BM25 scores, best first; chunks without a query term are left out."""
+        """Chunk ids with BM25 scores for the query's terms (`text.query_terms`), best first;
+        chunks without a query term are left out."""
         snap = self.snapshot
         if snap.bm25 is None:
             return []
-        tokens = query_terms(query)
         vocab = snap.bm25.vocab_dict
-        tokens = [t for t in tokens if t in vocab]
+        tokens = [t for t in terms if t in vocab]
         if not tokens:
             return []
         scores = snap.bm25.get_scores(tokens)

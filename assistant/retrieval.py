@@ -16,12 +16,15 @@ gives nDCG@10 0.739 against 0.717 for RRF with k=60
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
+
+import numpy as np
 
 from .embeddings import Embedder
 from .index import PaperIndex
 from .settings import Settings
+from .text import query_terms
 from .types import Hit, Paper
 
 Mode = Literal["hybrid", "dense", "bm25"]
@@ -116,6 +119,66 @@ def fuse(
     return convex_fusion(rankings)
 
 
+@dataclass
+class Retrieval:
+    """A query's hits and what was learnt about the query on the way, so that the stages
+    after retrieval (abstention, the summary's relevance check) read it instead of
+    embedding or tokenising the query again."""
+
+    query: str
+    hits: list[Hit]
+    vector: np.ndarray | None  # the query's embedding (None when only BM25 ran)
+    terms: list[str]  # its BM25 subject terms, question-framing words left out
+    nearest_similarity: float  # cosine of the closest chunk in the whole index
+    similarity: dict[str, float] = field(default_factory=dict)  # paper_id -> best chunk's cosine
+
+
+def retrieve(
+    index: PaperIndex,
+    embedder: Embedder,
+    query: str,
+    k: int | None = None,
+    mode: Mode = "hybrid",
+    filters: Filters | None = None,
+) -> Retrieval:
+    settings = index.settings
+    k = k or settings.top_k
+    query = " ".join(query.split())
+    if not query:
+        return Retrieval(query, [], None, [], 0.0)
+    index.ensure_fresh()
+    snap = index.snapshot
+    allowed = None
+    if filters is not None and filters.active():
+        allowed = {pid for pid, paper in snap.papers.items() if filters.allows(paper)}
+    n = max(settings.candidates, k * 4)
+    terms = query_terms(query)
+
+    rankings: list[tuple[float, list[tuple[str, str, float]]]] = []
+    vector, similarity, nearest = None, {}, 0.0
+    if mode in ("hybrid", "dense"):
+        vector = embedder.embed_query(query)
+        dense = index.dense(vector, n, allowed)
+        papers = papers_from_chunks(dense, snap.paper_of)
+        rankings.append((settings.dense_weight, papers))
+        similarity = {pid: score for pid, _, score in papers}
+        if allowed is None:
+            nearest = dense[0][1] if dense else 0.0
+        else:  # the closest chunk anywhere, not just among the papers the filters allow
+            closest = index.dense(vector, 1)
+            nearest = closest[0][1] if closest else 0.0
+    if mode in ("hybrid", "bm25"):
+        lexical = index.lexical(terms, n, allowed)
+        rankings.append((settings.bm25_weight, papers_from_chunks(lexical, snap.paper_of)))
+    ranked = fuse(rankings, settings) if mode == "hybrid" else rankings[0][1]
+
+    hits = [
+        Hit(rank, snap.papers[pid], score, snippet_of(snap.text_of[chunk_id]), chunk_id)
+        for rank, (pid, chunk_id, score) in enumerate(ranked[:k], start=1)
+    ]
+    return Retrieval(query, hits, vector, terms, nearest, similarity)
+
+
 def search(
     index: PaperIndex,
     embedder: Embedder,
@@ -124,31 +187,8 @@ def search(
     mode: Mode = "hybrid",
     filters: Filters | None = None,
 ) -> list[Hit]:
-    settings = index.settings
-    k = k or settings.top_k
-    query = " ".join(query.split())
-    if not query:
-        return []
-    index.ensure_fresh()
-    snap = index.snapshot
-    allowed = None
-    if filters is not None and filters.active():
-        allowed = {pid for pid, paper in snap.papers.items() if filters.allows(paper)}
-    n = max(settings.candidates, k * 4)
-
-    rankings: list[tuple[float, list[tuple[str, str, float]]]] = []
-    if mode in ("hybrid", "dense"):
-        dense = index.dense(embedder.embed_query(query), n, allowed)
-        rankings.append((settings.dense_weight, papers_from_chunks(dense, snap.paper_of)))
-    if mode in ("hybrid", "bm25"):
-        lexical = index.lexical(query, n, allowed)
-        rankings.append((settings.bm25_weight, papers_from_chunks(lexical, snap.paper_of)))
-    ranked = fuse(rankings, settings) if mode == "hybrid" else rankings[0][1]
-
-    return [
-        Hit(rank, snap.papers[pid], score, snippet_of(snap.text_of[chunk_id]), chunk_id)
-        for rank, (pid, chunk_id, score) in enumerate(ranked[:k], start=1)
-    ]
+    """The ranked papers only, for callers that need nothing else."""
+    return retrieve(index, embedder, query, k, mode, filters).hits
 
 
 def snippet_of(chunk_text: str) -> str:

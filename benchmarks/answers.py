@@ -25,9 +25,9 @@ from pathlib import Path
 
 from common import REPO, SEED_CORPUS, SEED_INDEX, open_index
 
-from assistant.answer import Answer, ask, best_similarity, term_coverage
+from assistant.answer import Answer, ask, relevance_of
 from assistant.extractive import ExtractiveBackend
-from assistant.retrieval import search
+from assistant.retrieval import retrieve
 from assistant.settings import Settings
 from assistant.types import Conversation
 
@@ -55,10 +55,9 @@ def calibrate(items: list[dict], index, embedder, settings) -> None:
     rows = []
     for item in items:
         question = item.get("standalone", item["question"])
-        hits = search(index, embedder, question, k=settings.answer_k)
-        coverage = term_coverage(index, question, [h.paper.paper_id for h in hits[:3]])
-        similarity = best_similarity(index, embedder, question)
-        rows.append((coverage, similarity < settings.abstain_similarity, item["kind"]))
+        relevance = relevance_of(index, retrieve(index, embedder, question, k=settings.answer_k))
+        low = relevance.similarity < settings.abstain_similarity
+        rows.append((relevance.coverage, low, item["kind"]))
     print(
         f"\ncoverage threshold (similarity floor {settings.abstain_similarity})"
         "  answerable abstained  unanswerable abstained"
