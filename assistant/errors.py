@@ -25,6 +25,10 @@ class ModelMismatchError(AssistantError):
     pass
 
 
+class TopicError(AssistantError):
+    """The topic can't be summarised: empty, a paste rather than a topic, or not in the corpus."""
+
+
 @dataclass(frozen=True)
 class Problem:
     """One bad record or file: where it is and what is wrong with it."""

@@ -11,20 +11,14 @@ import numpy as np
 import pytest
 from openai_server import ScriptedOpenAI, openai_server  # noqa: F401
 
+from assistant.brief_writing import conjugate, literal, third_person
 from assistant.cli import main
 from assistant.extractive import ExtractiveBackend
 from assistant.llm import OpenAIBackend
 from assistant.settings import Settings
-from assistant.summarize import (
-    TopicError,
-    cluster,
-    conjugate,
-    diverse,
-    literal,
-    summarize,
-    third_person,
-)
+from assistant.summarize import TopicError, summarize
 from assistant.text import markers_in
+from assistant.themes import cluster, diverse
 from assistant.tokens import count_tokens
 from assistant.types import Hit, Paper
 
