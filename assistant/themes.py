@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .embeddings import Embedder
-from .llm import short_name
+from .extractive import short_name
 from .text import english_stemmer, english_stop_words
 from .types import Hit, Source
 
