@@ -70,7 +70,8 @@ from pathlib import Path
 from assistant.cli import load_settings, open_index
 settings = load_settings().model_copy(update={"index_dir": Path(sys.argv[1])})
 for p in open_index(settings).papers.values():
-    print(json.dumps({"paper_id": p.paper_id, "title": p.title, "aliases": list(p.aliases)}, ensure_ascii=False))
+    row = {"paper_id": p.paper_id, "title": p.title, "aliases": list(p.aliases)}
+    print(json.dumps(row, ensure_ascii=False))
 """
 
 
@@ -84,12 +85,17 @@ def load_papers(args: argparse.Namespace) -> list[dict]:
     env["PYTHONPATH"] = str(args.assistant_root)
     proc = subprocess.run(
         [args.python, "-c", DUMP_PAPERS, str(args.index)],
-        cwd=args.assistant_root, env=env, capture_output=True, text=True,
+        cwd=args.assistant_root,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     if proc.returncode != 0:
         sys.exit(f"could not read the paper list:\n{proc.stderr}")
     papers = json_lines(proc.stdout)
-    listed = {p["paper_id"]: p["title"] for p in json_lines(run_cli(args, ["papers", "--list", "--json"]))}
+    listed = {
+        p["paper_id"]: p["title"] for p in json_lines(run_cli(args, ["papers", "--list", "--json"]))
+    }
     if listed != {p["paper_id"]: p["title"] for p in papers}:
         sys.exit("the paper dump disagrees with `papers --list`")
     return papers
@@ -131,7 +137,11 @@ def validate(items: list[dict], args: argparse.Namespace) -> tuple[list[str], di
             errors.append(f"{where}: shape {item.get('shape')!r} not in {sorted(SHAPES)}")
         if item.get("split") not in SPLITS:
             errors.append(f"{where}: split {item.get('split')!r} not in {list(SPLITS)}")
-        if not (isinstance(item.get("notes"), str) and item["notes"].strip() and "\n" not in item["notes"]):
+        if not (
+            isinstance(item.get("notes"), str)
+            and item["notes"].strip()
+            and "\n" not in item["notes"]
+        ):
             errors.append(f"{where}: notes must be one non-empty line")
         gold = item.get("gold_titles")
         if not (isinstance(gold, list) and gold and all(isinstance(t, str) for t in gold)):
@@ -140,7 +150,9 @@ def validate(items: list[dict], args: argparse.Namespace) -> tuple[list[str], di
     errors += [f"id {i!r} used {c} times" for i, c in ids.items() if c > 1]
     errors += [f"question repeated {c} times: {q[:80]!r}" for q, c in questions.items() if c > 1]
     elsewhere = other_questions()
-    errors += [f"question copied from another dataset: {q[:80]!r}" for q in questions if q in elsewhere]
+    errors += [
+        f"question copied from another dataset: {q[:80]!r}" for q in questions if q in elsewhere
+    ]
 
     papers = load_papers(args)
     title_to_id: dict[str, str] = {}
@@ -175,11 +187,13 @@ def validate(items: list[dict], args: argparse.Namespace) -> tuple[list[str], di
 
 def search_all(args: argparse.Namespace, questions: list[str], mode: str) -> list[list[str]]:
     stdin = "".join(q.replace("\n", " ").strip() + "\n" for q in questions)
-    out = json_lines(run_cli(args, ["search", "-", "--mode", mode, "-k", str(K), "--json"], stdin=stdin))
+    out = json_lines(
+        run_cli(args, ["search", "-", "--mode", mode, "-k", str(K), "--json"], stdin=stdin)
+    )
     if len(out) != len(questions):
         sys.exit(f"{mode}: got {len(out)} result sets for {len(questions)} questions")
     ranked = []
-    for q, res in zip(questions, out):
+    for q, res in zip(questions, out, strict=True):
         if res["query"].strip() != q.replace("\n", " ").strip():
             sys.exit(f"{mode}: result order does not match the questions")
         seen: list[str] = []
@@ -191,7 +205,9 @@ def search_all(args: argparse.Namespace, questions: list[str], mode: str) -> lis
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--file", type=Path, default=DATASETS / "multi_paper.jsonl")
     ap.add_argument("--index", type=Path, default=Path("/tmp/hb-index"))
     ap.add_argument("--assistant-root", type=Path, default=Path("/work/helper-base"))
@@ -221,13 +237,23 @@ def main() -> int:
         return 1
     n_titles = sum(len(i["gold_titles"]) for i in items)
     n_papers = sum(len(gold_ids[i["id"]]) for i in items)
-    print(f"validation OK: {len(items)} items, {n_titles} gold titles, {n_papers} gold papers "
-          f"({n_papers / len(items):.2f} per item)")
+    print(
+        f"validation OK: {len(items)} items, {n_titles} gold titles, {n_papers} gold papers "
+        f"({n_papers / len(items):.2f} per item)"
+    )
     counts = Counter((i["shape"], i["split"]) for i in items)
     for shape in sorted(SHAPES):
-        print(f"  {shape:<14} " + "  ".join(f"{s}={counts[(shape, s)]}" for s in SPLITS)
-              + f"  total={sum(counts[(shape, s)] for s in SPLITS)}")
-    print("  " + " " * 14 + " " + "  ".join(f"{s}={sum(counts[(h, s)] for h in SHAPES)}" for s in SPLITS))
+        print(
+            f"  {shape:<14} "
+            + "  ".join(f"{s}={counts[(shape, s)]}" for s in SPLITS)
+            + f"  total={sum(counts[(shape, s)] for s in SPLITS)}"
+        )
+    print(
+        "  "
+        + f"{'all':<14} "
+        + "  ".join(f"{s}={sum(counts[(h, s)] for h in SHAPES)}" for s in SPLITS)
+        + f"  total={len(items)}"
+    )
     if args.no_search:
         return 0
 
@@ -236,9 +262,11 @@ def main() -> int:
     for mode in MODES:
         ranked = search_all(args, questions, mode)
         per_q = []
-        for item, hits in zip(items, ranked):
+        for item, hits in zip(items, ranked, strict=True):
             gold = gold_ids[item["id"]]
-            per_q.append((len(gold & set(hits[:10])) / len(gold), len(gold & set(hits[:5])) / len(gold)))
+            per_q.append(
+                (len(gold & set(hits[:10])) / len(gold), len(gold & set(hits[:5])) / len(gold))
+            )
         scores[mode] = per_q
 
     groups: dict[str, list[int]] = defaultdict(list)
@@ -250,7 +278,9 @@ def main() -> int:
 
     print()
     print("gold share in top 10 (mean over questions) / recall@5, k=10 per query")
-    header = f"{'group':<21}{'n':>4}" + "".join(f"{m + ' top10':>13}{m + ' R@5':>11}" for m in MODES)
+    header = f"{'group':<21}{'n':>4}" + "".join(
+        f"{m + ' top10':>13}{m + ' R@5':>11}" for m in MODES
+    )
     print(header)
     print("-" * len(header))
     for g in order:
