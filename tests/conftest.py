@@ -12,6 +12,9 @@ import pytest
 
 from assistant.settings import Settings
 
+# The scripted OpenAI-compatible server's fixture (`openai_server`), for every test module.
+pytest_plugins = ["openai_server"]
+
 REPO = Path(__file__).resolve().parents[1]
 SEED_CORPUS = REPO / "data" / "papers"
 

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 from conftest import REPO, write_jsonl
-from openai_server import openai_server  # noqa: F401
 
 from assistant.cli import main
 from assistant.corpus import read_corpus
@@ -140,7 +139,7 @@ def test_chat_goes_on_after_an_llm_failure(
     fake_embedder,
     monkeypatch,
     capsys,
-    openai_server,  # noqa: F811
+    openai_server,
 ) -> None:
     import io
 

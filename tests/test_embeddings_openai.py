@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from conftest import write_jsonl
-from openai_server import ScriptedOpenAI, openai_server  # noqa: F401
+from openai_server import ScriptedOpenAI
 
 from assistant.corpus import read_corpus
 from assistant.embeddings import OpenAIEmbedder, make_embedder
@@ -35,7 +35,7 @@ def openai_settings(tmp_path: Path, server: ScriptedOpenAI) -> Settings:
     )
 
 
-def test_ingest_and_search_through_the_endpoint(tmp_path: Path, openai_server) -> None:  # noqa: F811
+def test_ingest_and_search_through_the_endpoint(tmp_path: Path, openai_server) -> None:
     settings = openai_settings(tmp_path, openai_server)
     embedder = make_embedder(settings)
     assert isinstance(embedder, OpenAIEmbedder)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import SMALL_PAPERS, FakeEmbedder, write_papers
-from openai_server import ScriptedOpenAI, openai_server  # noqa: F401
+from openai_server import ScriptedOpenAI
 
 from assistant.answer import ABSTAIN_HEADER, Answer, ask, start_answer
 from assistant.chat_model import LLMError, estimate_cost
@@ -73,7 +73,7 @@ class Rig:
 def rig(
     tmp_path: Path,
     fake_embedder: FakeEmbedder,
-    openai_server: ScriptedOpenAI,  # noqa: F811
+    openai_server: ScriptedOpenAI,
 ) -> Rig:
     corpus = write_papers(tmp_path / "papers" / "papers.jsonl", PAPERS)
     settings = Settings(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from openai_server import ScriptedOpenAI, openai_server  # noqa: F401
+from openai_server import ScriptedOpenAI
 
 from assistant.brief_writing import conjugate, literal, third_person
 from assistant.cli import main
@@ -135,7 +135,7 @@ def test_llm_maps_each_paper_then_reduces_within_budget(
     seed_index,
     real_embedder,
     extractive,
-    openai_server: ScriptedOpenAI,  # noqa: F811
+    openai_server: ScriptedOpenAI,
 ) -> None:
     topic = "mixture of experts"
     offline = summarize(

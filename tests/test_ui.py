@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, write_jsonl
-from openai_server import openai_server  # noqa: F401
 
 pytestmark = pytest.mark.slow
 
@@ -134,7 +133,7 @@ def test_chat_abstains_and_shows_the_nearest_papers(monkeypatch, seed_index) -> 
 def test_model_answers_flag_unsupported_sentences_and_failures_leave_the_chat_going(
     monkeypatch,
     tiny_env,
-    openai_server,  # noqa: F811
+    openai_server,
 ) -> None:
     from assistant import grounding
 
