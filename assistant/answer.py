@@ -61,6 +61,17 @@ class Answer:
     latency_s: float
     relevance: Relevance
 
+    def cost_parts(self) -> tuple[str, str, str]:
+        """(model, tokens, cost) as the CLI and the app print them under an answer."""
+        usage = self.usage
+        if self.backend == "extractive":
+            model, cost = "no model", "$0"
+        else:
+            model = self.model
+            cost = "cost unknown" if usage.cost_usd is None else f"${usage.cost_usd:.4f}"
+        tokens = f"{usage.prompt_tokens:,} prompt + {usage.completion_tokens:,} completion tokens"
+        return model, tokens, cost
+
     def to_json(self) -> dict:
         return {
             "question": self.question,

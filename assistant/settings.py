@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .errors import AssistantError
 
 LOCAL_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 
@@ -140,3 +142,18 @@ def public_url(url: str | None) -> str | None:
     if parts.port:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{env_name(str(e['loc'][0]))}: {e['msg']}" for e in exc.errors())
+        raise AssistantError(
+            f"bad setting: {problems}", "fix the environment variable or the .env line"
+        ) from None
+
+
+def env_name(field: str) -> str:
+    """A field's environment variable: its alias (CHROMA_PORT) or ASSISTANT_ plus its name."""
+    return field if field.isupper() else f"ASSISTANT_{field.upper()}"

@@ -102,6 +102,13 @@ class FakeEmbedder:
         return sum(self.calls)
 
 
+def components_with(embedder: object):
+    """What `cli.main(make_components=...)` takes: the real wiring, with this embedder."""
+    from assistant.components import Components
+
+    return lambda settings: Components(settings, embedder=embedder)
+
+
 @pytest.fixture
 def fake_embedder() -> FakeEmbedder:
     return FakeEmbedder()

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO, write_jsonl
+from conftest import REPO, components_with, write_jsonl
 
 from assistant.cli import main
 from assistant.corpus import read_corpus
@@ -44,9 +44,15 @@ def test_search_json_shape(settings, tmp_path: Path, fake_embedder, monkeypatch,
         ],
     )
     ingest(settings, read_corpus([path]), [path], fake_embedder, progress=False)
-    monkeypatch.setattr("assistant.embeddings.make_embedder", lambda s: fake_embedder)
+    fake = components_with(fake_embedder)
     monkeypatch.setattr("sys.stdin", __import__("io").StringIO("sparse attention\nspeech\n"))
-    assert main(["search", "-", "--json", "-k", "2", "--index", str(settings.index_dir)]) == 0
+    assert (
+        main(
+            ["search", "-", "--json", "-k", "2", "--index", str(settings.index_dir)],
+            make_components=fake,
+        )
+        == 0
+    )
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["query"] for line in lines] == ["sparse attention", "speech"]
     first = lines[0]
@@ -99,13 +105,13 @@ def test_ask_and_chat_json_from_stdin(
         ],
     )
     ingest(settings, read_corpus([path]), [path], fake_embedder, progress=False)
-    monkeypatch.setattr("assistant.embeddings.make_embedder", lambda s: fake_embedder)
+    fake = components_with(fake_embedder)
     monkeypatch.setenv("ASSISTANT_ABSTAIN_SIMILARITY", "-1")
     monkeypatch.setenv("ASSISTANT_ABSTAIN_COVERAGE", "0")
     index = ["--index", str(settings.index_dir), "--json"]
 
     monkeypatch.setattr("sys.stdin", io.StringIO("kv cache eviction merging\nspeech Fon Igbo\n"))
-    assert main(["ask", "-", *index]) == 0
+    assert main(["ask", "-", *index], make_components=fake) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(lines) == 2 and all(line["backend"] == "extractive" for line in lines)
     assert set(lines[0]) == {
@@ -127,7 +133,7 @@ def test_ask_and_chat_json_from_stdin(
     assert lines[1]["standalone_question"] == "speech Fon Igbo"  # answered on its own
 
     monkeypatch.setattr("sys.stdin", io.StringIO("kv cache eviction merging\nwhat did it keep?\n"))
-    assert main(["chat", *index]) == 0
+    assert main(["chat", *index], make_components=fake) == 0
     first, second = (json.loads(line) for line in capsys.readouterr().out.splitlines())
     assert second["standalone_question"].startswith("what did it keep? (context: kv cache")
     assert second["citations"][0]["marker"] == first["citations"][0]["marker"]
@@ -148,7 +154,7 @@ def test_chat_goes_on_after_an_llm_failure(
         [{"id": "1", "title": "Sparse attention", "abstract": "Sparse attention for long inputs."}],
     )
     ingest(settings, read_corpus([path]), [path], fake_embedder, progress=False)
-    monkeypatch.setattr("assistant.embeddings.make_embedder", lambda s: fake_embedder)
+    fake = components_with(fake_embedder)
     for name, value in {
         "OPENAI_API_KEY": "sk-test-secret",
         "OPENAI_BASE_URL": openai_server.base_url,
@@ -161,7 +167,7 @@ def test_chat_goes_on_after_an_llm_failure(
     openai_server.queue_hang(2.0)
     openai_server.queue_text("Sparse attention handles long inputs [1].", pieces=3)
     monkeypatch.setattr("sys.stdin", io.StringIO("sparse attention?\nsparse attention again?\n"))
-    assert main(["chat", "--index", str(settings.index_dir)]) == 0
+    assert main(["chat", "--index", str(settings.index_dir)], make_components=fake) == 0
     out, err = capsys.readouterr()
     assert "error: the model did not answer within 0.3 s" in err
     assert "Sparse attention handles long inputs [1]." in out and "[1] Sparse attention" in out

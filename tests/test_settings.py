@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from conftest import REPO
 
-from assistant.cli import env_name
-from assistant.settings import Settings
+from assistant.settings import Settings, env_name
 
 
 def test_every_setting_is_in_the_readme() -> None:

@@ -44,7 +44,7 @@ def settings() -> Settings:
 
     A bad value stops the page with the same one-line message the CLI prints.
     """
-    from assistant.cli import load_settings
+    from assistant.settings import load_settings
 
     try:
         return load_settings()
