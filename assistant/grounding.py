@@ -55,6 +55,10 @@ class Verdict:
     score: float  # probability that the evidence supports the claim, 0..1, never NaN
     label: Label
 
+    @property
+    def supported(self) -> bool:
+        return self.label == "supported"
+
 
 NOT_SUPPORTED = Verdict(0.0, "not_supported")
 

@@ -135,10 +135,10 @@ def test_model_answers_flag_unsupported_sentences_and_failures_leave_the_chat_go
     tiny_env,
     openai_server,
 ) -> None:
-    from assistant import grounding
+    from assistant.components import Components
 
     # The page decides what to flag from the judge's verdicts; which judge is beside the point.
-    monkeypatch.setattr(grounding, "make_judge", lambda *args: OverlapJudge())
+    monkeypatch.setattr(Components, "make_judge", lambda self, name: OverlapJudge())
     at = app(
         monkeypatch,
         **tiny_env,

@@ -9,6 +9,7 @@ import streamlit as st
 from assistant.answer import start_answer
 from assistant.errors import AssistantError
 from assistant.extractive import EXTRACTIVE_HEADER
+from assistant.grounding_check import AnswerEvidence
 from assistant.types import Conversation
 from ui import common
 
@@ -66,7 +67,7 @@ def render_error(turn: dict[str, Any]) -> None:
 
 def render_answer(turn: dict[str, Any]) -> None:
     answer = turn["answer"]
-    evidence: common.Evidence = turn["evidence"]
+    evidence: AnswerEvidence = turn["evidence"]
     text = answer.text
     if answer.abstained:
         # The first line says why (and names what no abstract mentions); the rest lists
@@ -119,9 +120,9 @@ def ask(question: str) -> dict[str, Any]:
         with st.spinner("Checking the citations…"):
             judge = None if answer.backend == "extractive" else common.judge(s)
             try:
-                evidence = common.find_evidence(answer, common.embedder(s), judge)
+                evidence = common.explain(answer, judge)
             except Exception:  # a broken judge must not cost the answer
-                evidence = common.find_evidence(answer, common.embedder(s), None)
+                evidence = common.explain(answer, None)
                 turn["judge_failed"] = True
             turn.update(answer=answer, evidence=evidence)
         with slot.container():

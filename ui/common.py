@@ -13,11 +13,9 @@ import hashlib
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import streamlit as st
 
 from assistant.errors import AssistantError, IndexMissingError
@@ -25,8 +23,11 @@ from assistant.settings import Settings
 
 if TYPE_CHECKING:
     from assistant.answer import Answer
+    from assistant.components import Components
     from assistant.corpus import CorpusRead
     from assistant.embeddings import Embedder
+    from assistant.grounding import Judge
+    from assistant.grounding_check import AnswerEvidence
     from assistant.index import PaperIndex
     from assistant.ingest import IngestReport
     from assistant.llm import Backend
@@ -80,43 +81,38 @@ def embedder(s: Settings) -> Embedder:
     )
 
 
-@st.cache_resource(show_spinner="Opening the index…")
-def _index(_s: Settings, key: str) -> PaperIndex:
-    from assistant.index import PaperIndex
+@st.cache_resource(show_spinner=False)
+def _components(_s: Settings, key: str) -> Components:
+    from assistant.components import Components
 
-    return PaperIndex.open(_s)
+    return Components(_s, embedder=embedder(_s))
+
+
+def components(s: Settings) -> Components:
+    """The index, backend and judge for these settings, each opened on first use."""
+    return _components(s, fingerprint(s))
 
 
 def index(s: Settings) -> PaperIndex:
     """The opened index; raises IndexMissingError when there is none yet."""
-    opened = _index(s, fingerprint(s))
+    built = components(s)
+    if "index" not in built.__dict__:
+        with st.spinner("Opening the index…"):
+            built.index  # noqa: B018 - opened here, under a spinner
+    opened = built.index
     opened.ensure_fresh()  # another process (the CLI) may have ingested since
     return opened
 
 
-@st.cache_resource(show_spinner=False)
-def _backend(_s: Settings, key: str) -> Backend:
-    from assistant.llm import make_backend
-
-    return make_backend(_s, lambda: embedder(_s))
-
-
 def backend(s: Settings) -> Backend:
-    return _backend(s, fingerprint(s))
+    return components(s).backend
 
 
-@st.cache_resource(show_spinner=False)
-def _judge(_s: Settings, key: str) -> Any:
-    from assistant.grounding import make_judge
-
-    return make_judge(_s, "local", embedder(_s))
-
-
-def judge(s: Settings) -> Any:
+def judge(s: Settings) -> Judge | None:
     """The local grounding judge, or None if it cannot be loaded (flags then come from the
     citation check alone)."""
     try:
-        return _judge(s, fingerprint(s))
+        return components(s).judge
     except (ImportError, OSError, ValueError, AttributeError):
         return None
 
@@ -128,7 +124,7 @@ def eval_runs_dir(s: Settings) -> Path:
 
 def forget_index() -> None:
     """After an ingest: the next `index()` reopens, so every page sees the new papers at once."""
-    _index.clear()
+    _components.clear()
 
 
 # --- ingest with a progress bar -----------------------------------------------------------
@@ -296,87 +292,11 @@ def code_safe(text: str) -> str:
 # --- answers: highlights, flags, rendering ----------------------------------------------------
 
 
-@dataclass
-class Evidence:
-    """What the UI adds to an Answer: the abstract sentences that support it, and the
-    answer sentences that are flagged (and why)."""
+def explain(answer: Answer, judge_: Judge | None) -> AnswerEvidence:
+    """The library's grounding check, for the page to render (ui/ decides nothing here)."""
+    from assistant.grounding_check import explain_answer
 
-    supporting: dict[int, set[int]] = field(default_factory=dict)  # marker -> sentence indices
-    flags: dict[str, str] = field(default_factory=dict)  # answer sentence -> reason
-
-
-SPACED_MARKER = re.compile(r"\s*\[\s*\d+(?:\s*(?:,|-|–|—)\s*\d+)*\s*\]")
-SUPPORT_SIMILARITY = 0.6  # a model's paraphrase of an abstract sentence scores well above this
-
-
-def claim_text(sentence: str) -> str:
-    """An answer sentence without its markers or list bullet: what it claims."""
-    return " ".join(SPACED_MARKER.sub("", sentence).lstrip("-*• ").split())
-
-
-def abstract_sentences(abstract: str) -> list[str]:
-    from assistant.text import split_sentences
-
-    return split_sentences(" ".join(abstract.split()))
-
-
-def find_evidence(answer: Answer, emb: Embedder | None, judge_: Any | None = None) -> Evidence:
-    """Which abstract sentences each cited source contributed, and which answer sentences
-    nothing supports.
-
-    Extractive answers quote abstracts verbatim, so their sentences are found by
-    text; a model's paraphrases by embedding similarity. The grounding judge runs
-    on model answers only: an extractive sentence is its source's own words.
-    """
-    from assistant.text import markers_in, neutralize_markers, split_sentences
-
-    evidence = Evidence(flags={s: "no citation" for s in answer.check.uncited_sentences})
-    if answer.abstained:
-        return evidence
-    by_marker = {s.marker: s for s in answer.sources}
-    claims: list[tuple[str, list[int]]] = []
-    for sentence in split_sentences(answer.text):
-        cited = [n for n in dict.fromkeys(markers_in(sentence)) if n in by_marker]
-        if cited and len(claim_text(sentence).split()) >= 4:
-            claims.append((sentence, cited))
-    if not claims:
-        return evidence
-    split = {n: abstract_sentences(by_marker[n].paper.abstract) for _, ms in claims for n in ms}
-    pending: list[tuple[str, int]] = []  # (claim, marker) pairs that need the embedder
-    for sentence, cited in claims:
-        claim = claim_text(sentence)
-        for n in cited:
-            found = [
-                i
-                for i, a in enumerate(split[n])
-                if len(a.split()) >= 4 and claim_text(neutralize_markers(a)) in claim
-            ]
-            if found:
-                evidence.supporting.setdefault(n, set()).update(found)
-            else:
-                pending.append((claim, n))
-    if pending and emb is not None:
-        texts = list(
-            dict.fromkeys([c for c, _ in pending] + [a for s in split.values() for a in s])
-        )
-        vectors = emb.embed_documents(texts)
-        row = {t: vectors[i] for i, t in enumerate(texts)}
-        for claim, n in pending:
-            if not split[n]:
-                continue
-            scores = [float(row[claim] @ row[a]) for a in split[n]]
-            best = int(np.argmax(scores))
-            if scores[best] >= SUPPORT_SIMILARITY:
-                evidence.supporting.setdefault(n, set()).add(best)
-    if judge_ is not None and answer.backend != "extractive":
-        pairs = [(claim_text(s), by_marker[n].paper.abstract) for s, ms in claims for n in ms]
-        verdicts = iter(judge_.judge_many(pairs))
-        for sentence, cited in claims:
-            labels = [next(verdicts).label for _ in cited]
-            if "supported" not in labels:
-                refs = ", ".join(f"[{n}]" for n in cited)
-                evidence.flags[sentence] = f"not supported by {refs}"
-    return evidence
+    return explain_answer(answer, judge_)
 
 
 def answer_markdown(text: str, backend_name: str, abstained: bool, flags: dict[str, str]) -> str:
@@ -424,23 +344,17 @@ def styled_marker(match: re.Match[str]) -> str:
 
 def footer(answer: Answer) -> str:
     """Backend, model, tokens, cost and latency, in one line under each answer."""
-    usage = answer.usage
-    if answer.backend == "extractive":
-        model, cost = "no model", "$0"
-    else:
-        model = answer.model
-        cost = "cost unknown" if usage.cost_usd is None else f"${usage.cost_usd:.4f}"
-    tokens = f"{usage.prompt_tokens:,} prompt + {usage.completion_tokens:,} completion tokens"
-    return " · ".join(
-        escape_md(part)
-        for part in (answer.backend, model, tokens, cost, f"{answer.latency_s:.2f} s")
-    )
+    model, tokens, cost = answer.cost_parts()
+    parts = (answer.backend, model, tokens, cost, f"{answer.latency_s:.2f} s")
+    return " · ".join(escape_md(part) for part in parts)
 
 
 def abstract_markdown(abstract: str, highlighted: set[int]) -> str:
     """The abstract, escaped, with the supporting sentences on a blue background."""
     parts = []
-    for i, sentence in enumerate(abstract_sentences(abstract)):
+    from assistant.text import split_sentences
+
+    for i, sentence in enumerate(split_sentences(" ".join(abstract.split()))):
         safe = escape_md(sentence)
         parts.append(f":blue-background[{safe}]" if i in highlighted else safe)
     return " ".join(parts)
