@@ -11,7 +11,7 @@ run: $(STAMP)
 	$(PY) -m streamlit run ui/app.py --server.headless true --browser.gatherUsageStats false
 
 test: $(STAMP) chromium
-	$(PY) -m ruff check assistant tests benchmarks ui
+	$(PY) -m ruff check assistant tests benchmarks ui training
 	$(PY) -m pytest -q
 # The eval gate: the offline backend on a fixed subset, against the committed baseline.
 	$(PY) -m assistant ingest --quiet
@@ -19,8 +19,8 @@ test: $(STAMP) chromium
 		--baseline evals/baseline/report.json --out evals/out/gate --quiet
 
 lint: $(STAMP)
-	$(PY) -m ruff check assistant tests benchmarks ui
-	$(PY) -m ruff format --check assistant tests benchmarks ui
+	$(PY) -m ruff check assistant tests benchmarks ui training
+	$(PY) -m ruff format --check assistant tests benchmarks ui training
 
 # tests/test_browser.py drives Debian's chromium through its chromedriver. Installed
 # here when missing and we are root (CI); otherwise this says how.

@@ -139,18 +139,6 @@ class Idf:
     def __call__(self, term: str) -> float:
         return self.table.get(term, self.unseen)
 
-    @classmethod
-    def fit(cls, documents: list[str], min_df: int = 50) -> Idf:
-        """`log((N + 1) / (df + 0.5))`; terms in fewer than min_df documents are left out of
-        the table (they weigh as a term seen once): a small table, and no rare word learnt."""
-        n = len(documents)
-        df: dict[str, int] = {}
-        for document in documents:
-            for term in terms(document):
-                df[term] = df.get(term, 0) + 1
-        table = {t: round(math.log((n + 1) / (d + 0.5)), 2) for t, d in df.items() if d >= min_df}
-        return cls(dict(sorted(table.items())), round(math.log((n + 1) / 1.5), 2))
-
 
 def coverage(claim_terms: list[str], weights: np.ndarray, text: str) -> float:
     """IDF-weighted share of the claim's terms that occur (stemmed) in `text`."""

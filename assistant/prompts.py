@@ -20,7 +20,16 @@ from .text import neutralize_markers
 if TYPE_CHECKING:
     from .types import Source
 
-DEFAULT_PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
+
+def default_prompts_dir() -> Path:
+    """prompts/ at the top of a checkout; in an installed wheel, the same files ship as
+    the package `assistant.prompt_files` (pyproject.toml maps one onto the other)."""
+    package = Path(__file__).resolve().parent
+    checkout = package.parent / "prompts"
+    return checkout if (checkout / "answer.md").is_file() else package / "prompt_files"
+
+
+DEFAULT_PROMPTS_DIR = default_prompts_dir()
 FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.DOTALL)
 
 

