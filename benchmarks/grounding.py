@@ -50,7 +50,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from assistant.embeddings import Embedder, LocalEmbedder  # noqa: E402
+from assistant.embeddings import Embedder, LocalEmbedder, minilm_tokenizer  # noqa: E402
 from assistant.grounding import (  # noqa: E402
     CUES,
     MODEL_DIR,
@@ -62,7 +62,6 @@ from assistant.grounding import (  # noqa: E402
 from assistant.grounding_model import (  # noqa: E402
     Shape,
     collate,
-    load_tokenizer,
     pair_inputs,
 )
 from assistant.settings import Settings  # noqa: E402
@@ -245,7 +244,7 @@ def train(examples: list[Example], shape: Shape, recipe: Recipe, out_dir: Path) 
 
     torch.manual_seed(recipe.seed)
     torch.use_deterministic_algorithms(True)
-    tokenizer = load_tokenizer()
+    tokenizer = minilm_tokenizer()
     train_set = [e for e in examples if e.part == "train"]
     inputs = pair_inputs(tokenizer, [(e.claim, e.evidence) for e in train_set], shape)
     y = np.array([e.supported for e in train_set], dtype=np.float32)

