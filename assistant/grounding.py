@@ -444,7 +444,7 @@ class LLMJudge:
         self.errors = 0  # pairs still malformed after the retry: judged not_supported
 
     def describe(self) -> dict:
-        from .evalcache import public_url
+        from .evals.cache import public_url
 
         return {
             "judge": self.name,

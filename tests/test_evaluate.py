@@ -20,17 +20,10 @@ from openai_server import ScriptedOpenAI, openai_server  # noqa: F401
 
 from assistant.corpus import read_corpus
 from assistant.errors import AssistantError
-from assistant.evaluate import (
-    Harness,
-    aggregate,
-    answer_claims,
-    compare_reports,
-    load_dataset,
-    load_report,
-    load_tolerances,
-    run_eval,
-    select_subset,
-)
+from assistant.evals.compare import aggregate, compare_reports, load_report
+from assistant.evals.datasets import load_dataset, load_tolerances, select_subset
+from assistant.evals.runner import Harness, run_eval
+from assistant.evals.scoring import answer_claims
 from assistant.grounding import Verdict
 from assistant.index import PaperIndex, ingest
 from assistant.settings import Settings
@@ -471,7 +464,7 @@ def test_generator_drafts_marked_items_apart_and_skips_bad_drafts(
     model_settings: Settings,
     openai_server: ScriptedOpenAI,  # noqa: F811
 ) -> None:
-    from assistant.evalgen import generate_items
+    from assistant.evals.generate import generate_items
 
     good = {
         "question": "How can a model read long inputs cheaply?",

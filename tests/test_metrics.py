@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from assistant.metrics import (
+from assistant.evals.metrics import (
     alce_pairs_needed,
     alce_sentence,
     citation_validity,

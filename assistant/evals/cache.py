@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .llm import Generation, OpenAIBackend
-from .settings import Settings
-from .types import Usage
+from ..llm import Generation, OpenAIBackend
+from ..settings import Settings
+from ..types import Usage
 
 
 def stable_hash(value: Any) -> str:
