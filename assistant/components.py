@@ -41,8 +41,9 @@ class Components:
             "backend": backend,
             "judge": judge,
         }
+        self.given = {name for name, value in given.items() if value is not None}
         # A cached_property reads the instance dict first: what was given is what is used.
-        self.__dict__.update({name: value for name, value in given.items() if value is not None})
+        self.__dict__.update({name: given[name] for name in self.given})
 
     @cached_property
     def embedder(self) -> Embedder:
@@ -59,8 +60,9 @@ class Components:
 
     @property
     def embedder_name(self) -> str:
-        embedder = self.__dict__.get("embedder")  # don't load a model just for its name
-        return embedder.name if embedder is not None else self.settings.embedding_model
+        if "embedder" in self.__dict__:  # given or loaded; don't load a model for its name
+            return self.embedder.name
+        return self.settings.embedding_model
 
     @cached_property
     def chat_model(self) -> ChatModel:
@@ -81,7 +83,8 @@ class Components:
         return self.make_judge("local")
 
     def make_judge(self, name: str) -> Judge:
-        if name == "local" and "judge" in self.__dict__:
+        """The judge by name; a judge handed in is used whatever the name."""
+        if "judge" in self.given:
             return self.judge
         from .grounding import make_judge
 

@@ -36,8 +36,8 @@ import numpy as np
 from common import open_index
 
 from assistant.embeddings import Embedder, make_embedder
+from assistant.evals.metrics import mean, ndcg_at_k, recall_at_k
 from assistant.index import PaperIndex
-from assistant.metrics import mean, ndcg_at_k, recall_at_k
 from assistant.retrieval import Mode, search
 from assistant.settings import Settings
 

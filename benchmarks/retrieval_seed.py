@@ -19,8 +19,8 @@ from pathlib import Path
 from common import REPO, SEED_CORPUS, SEED_INDEX, open_index
 
 from assistant.corpus import normalize_title
+from assistant.evals.metrics import mean, recall_at_k, reciprocal_rank
 from assistant.index import PaperIndex
-from assistant.metrics import mean, recall_at_k, reciprocal_rank
 from assistant.retrieval import MODES, search
 from assistant.settings import Settings
 

@@ -16,21 +16,15 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, SMALL_PAPERS, FakeEmbedder, write_jsonl, write_papers
-from openai_server import ScriptedOpenAI, openai_server  # noqa: F401
+from openai_server import ScriptedOpenAI
 
+from assistant.components import Components
 from assistant.corpus import read_corpus
 from assistant.errors import AssistantError
-from assistant.evaluate import (
-    Harness,
-    aggregate,
-    answer_claims,
-    compare_reports,
-    load_dataset,
-    load_report,
-    load_tolerances,
-    run_eval,
-    select_subset,
-)
+from assistant.evals.compare import aggregate, compare_reports, load_report
+from assistant.evals.datasets import load_dataset, load_tolerances, select_subset
+from assistant.evals.runner import Harness, run_eval
+from assistant.evals.scoring import answer_claims
 from assistant.grounding import Verdict
 from assistant.index import PaperIndex
 from assistant.ingest import ingest
@@ -117,16 +111,11 @@ def configure(settings: Settings, **overrides: object) -> Settings:
 
 def small_run(small, fake_embedder, tmp_path: Path, out: str, **kwargs) -> dict:
     settings, index, dataset = small
-    kwargs.setdefault("judge_impl", WordJudge())
+    settings = kwargs.pop("settings", settings)
+    judge = kwargs.pop("judge_impl", WordJudge())
     kwargs.setdefault("cache_dir", tmp_path / "cache")
-    return run_eval(
-        kwargs.pop("settings", settings),
-        dataset=dataset,
-        out_dir=tmp_path / out,
-        index=index,
-        embedder=fake_embedder,
-        **kwargs,
-    )
+    opened = Components(settings, index=index, embedder=fake_embedder, judge=judge)
+    return run_eval(settings, dataset=dataset, out_dir=tmp_path / out, components=opened, **kwargs)
 
 
 # --- Scoring constructed answers ------------------------------------------------------------
@@ -372,7 +361,7 @@ def test_gate_fails_on_a_worse_extractive_setting(small, fake_embedder, tmp_path
 
 
 @pytest.fixture
-def model_settings(small, openai_server: ScriptedOpenAI) -> Settings:  # noqa: F811
+def model_settings(small, openai_server: ScriptedOpenAI) -> Settings:
     return configure(
         small[0],
         llm="openai",
@@ -387,7 +376,7 @@ def test_identical_rerun_makes_no_http_calls(
     fake_embedder,
     tmp_path: Path,
     model_settings: Settings,
-    openai_server: ScriptedOpenAI,  # noqa: F811
+    openai_server: ScriptedOpenAI,
 ) -> None:
     for text in CITED:
         openai_server.queue_text(text)
@@ -409,7 +398,7 @@ def test_candidate_prompt_that_drops_citations_fails_the_gate(
     fake_embedder,
     tmp_path: Path,
     model_settings: Settings,
-    openai_server: ScriptedOpenAI,  # noqa: F811
+    openai_server: ScriptedOpenAI,
 ) -> None:
     candidate = tmp_path / "candidate-prompts"
     shutil.copytree(REPO / "prompts", candidate)
@@ -470,9 +459,9 @@ def test_generator_drafts_marked_items_apart_and_skips_bad_drafts(
     small,
     tmp_path: Path,
     model_settings: Settings,
-    openai_server: ScriptedOpenAI,  # noqa: F811
+    openai_server: ScriptedOpenAI,
 ) -> None:
-    from assistant.evalgen import generate_items
+    from assistant.evals.generate import generate_items
 
     good = {
         "question": "How can a model read long inputs cheaply?",
@@ -571,9 +560,7 @@ def test_summaries_score_coverage_and_precision_of_cited_papers(
         settings,
         dataset=topics,
         out_dir=tmp_path / "out",
-        index=index,
-        embedder=fake_embedder,
-        judge_impl=WordJudge(),
+        components=Components(settings, index=index, embedder=fake_embedder, judge=WordJudge()),
         cache_dir=tmp_path / "cache",
     )
     assert [c["topic"] for c in calls] == ["efficient transformers", "sourdough baking"]

@@ -6,9 +6,7 @@ import math
 
 import pytest
 
-from assistant.metrics import (
-    alce_pairs_needed,
-    alce_sentence,
+from assistant.evals.metrics import (
     citation_validity,
     hit_at_k,
     ndcg_at_k,
@@ -18,6 +16,7 @@ from assistant.metrics import (
     set_coverage,
     set_precision,
 )
+from assistant.grounding_check import alce_pairs_needed, alce_sentence
 
 
 def test_hand_computed_ndcg() -> None:

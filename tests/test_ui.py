@@ -314,7 +314,8 @@ def test_evals_compares_two_reports_with_regressions_and_drill_down(
 ) -> None:
     import copy
 
-    from assistant import evaluate
+    from assistant import evals
+    from assistant.components import Components
     from assistant.index import PaperIndex
     from assistant.settings import Settings
 
@@ -323,13 +324,13 @@ def test_evals_compares_two_reports_with_regressions_and_drill_down(
     )
     runs = settings.index_dir.parent / "eval-runs"
     dataset = write_jsonl(tmp_path / "sets" / "answers.jsonl", TINY_EVAL)
-    base = evaluate.run_eval(
+    base = evals.run_eval(
         settings,
         dataset=dataset,
         out_dir=runs / "baseline-run",
-        index=PaperIndex.open(settings),
-        embedder=real_embedder,
-        judge_impl=OverlapJudge(),
+        components=Components(
+            settings, index=PaperIndex.open(settings), embedder=real_embedder, judge=OverlapJudge()
+        ),
         cache_dir=tmp_path / "cache",
     )
     # The candidate: the same run, except that its first answer lost its support.
@@ -345,7 +346,7 @@ def test_evals_compares_two_reports_with_regressions_and_drill_down(
     item["answer"] += "\nA sentence the candidate added [1]."
     (runs / "candidate-run").mkdir()
     (runs / "candidate-run" / "report.json").write_text(json.dumps(cand))
-    monkeypatch.setattr(evaluate, "load_tolerances", lambda: {"faithfulness": 0.02})
+    monkeypatch.setattr(evals, "load_tolerances", lambda: {"faithfulness": 0.02})
 
     at = app(monkeypatch, **tiny_env)
     at.switch_page("evals.py").run()
@@ -373,17 +374,18 @@ def test_evals_compares_two_reports_with_regressions_and_drill_down(
 
 
 def test_evals_runs_the_harness_with_a_progress_bar(monkeypatch, seed_index) -> None:
-    from assistant import evaluate
+    from assistant import evals
+    from assistant.components import Components
 
     # Retrieval items are scored without a judge; the harness still opens one.
-    monkeypatch.setattr(evaluate, "make_judge", lambda *args: OverlapJudge())
+    monkeypatch.setattr(Components, "make_judge", lambda self, name: OverlapJudge())
     at = app(monkeypatch, ASSISTANT_INDEX=str(seed_index.settings.index_dir))
     at.switch_page("evals.py").run()
     box = at.selectbox(key="eval_dataset")
     box.set_value(
         next(
             p
-            for p in [None, *evaluate.DATASETS_DIR.glob("*.jsonl")]
+            for p in [None, *evals.DATASETS_DIR.glob("*.jsonl")]
             if p and p.name == "retrieval.jsonl"
         )
     ).run()

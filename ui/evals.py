@@ -11,8 +11,9 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from assistant import evaluate
+from assistant import evals
 from assistant.errors import AssistantError
+from assistant.evals.report import fmt
 from ui import common
 
 s = common.settings()
@@ -34,7 +35,7 @@ def report_label(path: Path, report: dict) -> str:
 @st.cache_data(show_spinner=False, max_entries=64)
 def load_report(path: str, mtime: float) -> dict:
     """Parsed once per file version: a full report is a megabyte of JSON."""
-    return evaluate.load_report(Path(path))
+    return evals.load_report(Path(path))
 
 
 def find_reports() -> list[tuple[Path, dict]]:
@@ -62,20 +63,15 @@ GROUP_COLORS = {
 
 
 def chart_label(name: str) -> str:
-    metric = evaluate.METRICS.get(name)
+    metric = evals.METRICS.get(name)
     return f"{name} (lower is better)" if metric and not metric.higher_is_better else name
-
-
-def fmt(value: Any) -> str:
-    # pandas turns a missing value into NaN on its way through a table
-    return "n/a" if value is None or value != value else f"{value:.3f}"
 
 
 # --- run --------------------------------------------------------------------------------------
 
 reports = find_reports()
 with st.expander("Run the harness", expanded=not reports):
-    datasets = sorted(evaluate.DATASETS_DIR.glob("*.jsonl"))
+    datasets = sorted(evals.DATASETS_DIR.glob("*.jsonl"))
     choices: list[Path | None] = [None, *datasets]
     left, mid, right = st.columns([2, 1, 1])
     dataset = left.selectbox(
@@ -113,15 +109,14 @@ with st.expander("Run the harness", expanded=not reports):
             bar.progress(done / max(total, 1), text=f"Evaluated {done} of {total} items")
 
         try:
-            evaluate.run_eval(
+            evals.run_eval(
                 s,
                 dataset=dataset,
                 judge=judge,
                 out_dir=out_dir,
                 progress=on_progress,
                 subset=None if subset == "all" else subset,
-                index=common.index(s),
-                embedder=common.embedder(s),
+                components=common.components(s),
             )
         except AssistantError as exc:
             common.show_error(exc)
@@ -145,7 +140,7 @@ metrics = {
 }
 groups: dict[str, list[str]] = {}
 for name in metrics:
-    group = evaluate.METRICS[name].group if name in evaluate.METRICS else "other"
+    group = evals.METRICS[name].group if name in evals.METRICS else "other"
     groups.setdefault(group, []).append(name)
 if groups:
     # One chart, every metric on the same 0-1 scale, coloured by what it measures.
@@ -180,7 +175,7 @@ if groups:
                 "value": m.get("value"),
                 "items": m.get("items"),
                 "numerator / denominator": f"{m.get('numerator')} / {m.get('denominator')}",
-                "meaning": evaluate.METRICS[name].description if name in evaluate.METRICS else "",
+                "meaning": evals.METRICS[name].description if name in evals.METRICS else "",
             }
             for name, m in latest.get("metrics", {}).items()
         ]
@@ -212,10 +207,10 @@ cand_i = right.selectbox(
 )
 baseline, candidate = reports[base_i][1], reports[cand_i][1]
 try:
-    tolerances = evaluate.load_tolerances()
+    tolerances = evals.load_tolerances()
 except AssistantError:
     tolerances = {}  # no gate config: deltas only
-comparison = evaluate.compare_reports(baseline, candidate, tolerances)
+comparison = evals.compare_reports(baseline, candidate, tolerances)
 
 regressed = [r.metric for r in comparison.rows if r.regressed]
 if regressed:
@@ -246,7 +241,7 @@ table = pd.DataFrame(
 
 def highlight(row: pd.Series) -> list[str]:
     """Regressed rows red; any other drop amber; a rise green (by the metric's direction)."""
-    metric = evaluate.METRICS.get(row["metric"])
+    metric = evals.METRICS.get(row["metric"])
     delta = row["delta"]
     if row["gate"] == "REGRESSED":
         return ["background-color: #fde2e1"] * len(row)
@@ -258,7 +253,7 @@ def highlight(row: pd.Series) -> list[str]:
 
 st.dataframe(
     table.style.apply(highlight, axis=1).format(
-        {"baseline": fmt, "candidate": fmt, "delta": lambda v: "n/a" if pd.isna(v) else f"{v:+.3f}"}
+        {"baseline": fmt, "candidate": fmt, "delta": lambda v: fmt(v, signed=True)}
     ),
     hide_index=True,
     width="stretch",
@@ -338,7 +333,7 @@ def show_item(report: dict, title: str) -> None:
                 for c in citations
             )
         )
-    scores = {k: evaluate.item_value(record, k) for k in record.get("scores", {})}
+    scores = {k: evals.item_value(record, k) for k in record.get("scores", {})}
     st.caption(" · ".join(f"{common.escape_md(k)} {fmt(v)}" for k, v in scores.items()))
 
 

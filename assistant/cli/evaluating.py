@@ -64,18 +64,19 @@ def add_parsers(sub: Any) -> None:
 
 def run(args: argparse.Namespace, components: Components) -> int:
     settings = components.settings
-    from ..evaluate import (
-        compare_reports,
-        load_report,
-        load_tolerances,
-        print_summary,
-        run_eval,
-    )
+    from ..evals import compare_reports, load_report, load_tolerances, run_eval
 
     if args.generate:
-        from ..evalgen import generate_items
+        from ..evals.generate import generate_items
 
-        path, count = generate_items(settings, args.generate)
+        path, count = generate_items(
+            settings, args.generate, skipped=lambda line: print(line, file=sys.stderr)
+        )
+        if count < args.generate:
+            print(
+                f"drafted {count} of {args.generate}: the rest were skipped (above)",
+                file=sys.stderr,
+            )
         print(f"wrote {count} draft item(s) to {path}; review them before use")
         return 0
     baseline = load_report(args.baseline) if args.baseline else None  # fail before running
@@ -89,6 +90,7 @@ def run(args: argparse.Namespace, components: Components) -> int:
             prompts_dir=args.prompts,
             subset=args.subset,
             show_progress=not args.quiet,
+            components=components,
         )
     except KeyboardInterrupt:
         print(
@@ -119,3 +121,34 @@ def run(args: argparse.Namespace, components: Components) -> int:
         print(f"FAILED: {failed} dropped beyond tolerance (evals/gate.toml)", file=sys.stderr)
         return 1
     return 1 if candidate_regressed else 0
+
+
+def print_summary(report: dict, out_dir: Path) -> None:
+    """What the CLI prints: the metrics, then (with --prompts) both prompt sets side by side."""
+    from ..evals.compare import Comparison, Row
+    from ..evals.report import fmt
+
+    width = max((len(n) for n in report["metrics"]), default=0)
+    run = report.get("run", {})
+    print(
+        f"{report['dataset']['items']} items, {report['backend']['name']} backend, "
+        f"{report['judge'].get('judge', '?')} judge ({run.get('items_resumed', 0)} resumed, "
+        f"{run.get('llm_calls', 0)} model calls, {run.get('seconds', 0):.0f} s)"
+    )
+    for name, m in report["metrics"].items():
+        print(f"  {name:<{width}}  {fmt(m['value'])}  ({m['numerator']:g}/{m['denominator']:g})")
+    cost = report.get("cost", {})
+    if cost.get("answer_items"):
+        print(
+            f"  per answer: p50 {fmt(cost['latency_p50_s'])} s, "
+            f"{cost['prompt_tokens_per_item']} prompt + {cost['completion_tokens_per_item']} "
+            "completion tokens"
+        )
+    comparison = report.get("prompt_comparison")
+    if comparison:
+        rows = [Row(**r) for r in comparison["rows"]]
+        table = Comparison(rows, comparison["items"], comparison["notes"]).to_markdown(
+            "current", "candidate"
+        )
+        print(f"\nCandidate prompts against the current ones:\n\n{table}")
+    print(f"report: {Path(out_dir) / 'report.md'} (and report.json, report.png)")

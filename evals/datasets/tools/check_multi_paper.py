@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Validate multi_paper.jsonl and measure retrieval on it.
+"""Validate retrieval_multi.jsonl and measure retrieval on it.
 
 Validation (exit code 1 on any problem):
   * every line is a JSON object with exactly the expected fields and types;
@@ -208,7 +208,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--file", type=Path, default=DATASETS / "multi_paper.jsonl")
+    ap.add_argument("--file", type=Path, default=DATASETS / "retrieval_multi.jsonl")
     ap.add_argument("--index", type=Path, default=Path("/tmp/hb-index"))
     ap.add_argument("--assistant-root", type=Path, default=Path("/work/helper-base"))
     ap.add_argument("--python", default="/work/main/.venv/bin/python")

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Validate evals/datasets/short_queries.jsonl and score BM25, dense and hybrid search on it.
+"""Validate evals/datasets/retrieval_short.jsonl and score BM25, dense and hybrid search on it.
 
 Checks: JSON fields and types, unique ids, kind/style/split values, 4-12 words per
 question, gold titles that exist character for character in the corpus (all titles of
@@ -224,7 +224,7 @@ def report(items, title_to_id, runs) -> list[str]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--file", type=Path, default=DATASETS / "short_queries.jsonl")
+    ap.add_argument("--file", type=Path, default=DATASETS / "retrieval_short.jsonl")
     ap.add_argument("--retrieval", type=Path, default=DATASETS / "retrieval.jsonl")
     ap.add_argument("--index", default="/tmp/hb-index")
     ap.add_argument("--code", type=Path, default=Path("/work/helper-base"))

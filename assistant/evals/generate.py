@@ -13,17 +13,19 @@ from __future__ import annotations
 import json
 import random
 import re
-import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import AssistantError
-from .evalcache import CachedOpenAIBackend, DiskCache
-from .settings import Settings
-from .text import numbers_in, strip_fence
+from ..cache import DiskCache
+from ..chat_model import CachingChatModel, OpenAIChat
+from ..errors import AssistantError
+from ..settings import Settings
+from ..text import numbers_in, strip_fence
+from .datasets import DATASETS_DIR, json_lines
 
-GENERATED_DIR = Path(__file__).resolve().parents[1] / "evals" / "datasets" / "generated"
+GENERATED_DIR = DATASETS_DIR / "generated"
 
 
 def parse_draft(reply: str) -> dict[str, Any] | None:
@@ -67,18 +69,20 @@ def generate_items(
     out_path: Path | None = None,
     seed: int = 0,
     cache_dir: Path | None = None,
+    skipped: Callable[[str], None] | None = None,
 ) -> tuple[Path, int]:
     """Draft up to n single-paper items from papers not drafted before; append them to
     out_path (default evals/datasets/generated/answers.jsonl). Paper choice is seeded, and
-    model calls go through the eval cache, so the same command drafts the same items."""
+    model calls go through the eval cache, so the same command drafts the same items.
+    `skipped` gets a line for each draft rejected, saying why (the CLI prints them)."""
     if settings.backend != "openai":
         raise AssistantError(
             "drafting eval items needs a model", "set OPENAI_API_KEY (and OPENAI_BASE_URL)"
         )
-    from .prompts import load_prompt, prompt_versions
+    from ..prompts import load_prompt, prompt_versions
 
     if index is None:
-        from .index import PaperIndex
+        from ..index import PaperIndex
 
         index = PaperIndex.open(settings)
     out_path = Path(out_path or GENERATED_DIR / "answers.jsonl")
@@ -92,7 +96,7 @@ def generate_items(
     )
     random.Random(seed).shuffle(papers)
     cache = DiskCache(cache_dir or settings.index_dir.parent / "eval-cache", "llm")
-    backend = CachedOpenAIBackend(settings, cache)
+    chat = CachingChatModel(OpenAIChat(settings), cache)
     prompt = load_prompt("generate", settings.prompts_dir)
     label = prompt_versions({"generate": prompt})["generate"]
     rows: list[dict[str, Any]] = []
@@ -102,12 +106,13 @@ def generate_items(
         if len(rows) == n:
             break
         text = prompt.render(title=paper.title, abstract=paper.abstract)
-        reply = backend.stream([{"role": "user", "content": text}]).finish()
+        reply = chat.stream([{"role": "user", "content": text}]).finish()
         draft = parse_draft(reply)
         why = ["the reply is not the JSON asked for"] if draft is None else []
         why = why or problems(draft or {}, paper.title, paper.abstract)
         if why:
-            print(f"skipped {paper.paper_id}: {'; '.join(why)}", file=sys.stderr)
+            if skipped is not None:
+                skipped(f"skipped {paper.paper_id}: {'; '.join(why)}")
             continue
         number += 1
         rows.append(
@@ -130,8 +135,6 @@ def generate_items(
     with open(out_path, "a", encoding="utf-8") as f:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    if len(rows) < n:
-        print(f"drafted {len(rows)} of {n}: the rest were skipped (above)", file=sys.stderr)
     return out_path, len(rows)
 
 
@@ -144,6 +147,4 @@ def ids_of(items: list[dict[str, Any]]) -> list[str]:
 
 def read_existing(path: Path) -> list[dict[str, Any]]:
     """The drafts already written; a line a reviewer broke is named, not a bare parse error."""
-    from .evaluate import json_lines
-
     return [item for _, item in json_lines(path)] if path.is_file() else []

@@ -1,6 +1,6 @@
-"""Retrieval metrics against gold paper ids.
+"""What the harness measures: every metric's definition (`METRICS`) and the formulas.
 
-Every function takes the ranked ids as returned and the set of relevant ids.
+The retrieval functions take the ranked ids as returned and the set of relevant ids.
 A ranking is de-duplicated first (an id counts at its first position only),
 so a system can't earn credit twice for one paper, and a ranking shorter than
 k is scored as it is, never padded.
@@ -9,8 +9,77 @@ k is scored as it is, never padded.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+
+# --- What is measured (each also in evals/README.md) ---------------------------------------
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    group: str  # retrieval | citations | answers | summaries
+    description: str
+    higher_is_better: bool = True
+
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("hit@1", "retrieval", "a gold paper is ranked first (mean over items with gold)"),
+        Metric("hit@5", "retrieval", "a gold paper is in the top 5"),
+        Metric("recall@5", "retrieval", "share of the gold papers in the top 5, per item"),
+        Metric("recall@10", "retrieval", "share of the gold papers in the top 10, per item"),
+        Metric("mrr", "retrieval", "1 / rank of the first gold paper (0 if none in the top 10)"),
+        Metric("ndcg@10", "retrieval", "binary-gain nDCG@10 against the gold papers"),
+        Metric(
+            "citation_validity",
+            "citations",
+            "markers in the raw answer that resolve to a retrieved source / all markers",
+        ),
+        Metric(
+            "citation_recall",
+            "citations",
+            "claim sentences that have citations which together support them / claim sentences",
+        ),
+        Metric(
+            "citation_precision",
+            "citations",
+            "precise citations / citations (ALCE: a citation is imprecise when its sentence's "
+            "citations don't support it, or it alone doesn't while the others already do)",
+        ),
+        Metric(
+            "cited_sentences",
+            "citations",
+            "claim sentences that carry a citation / claim sentences",
+        ),
+        Metric(
+            "faithfulness",
+            "answers",
+            "claim sentences supported by the sources the answer cites / claim sentences; "
+            "not supported (including 'the sources don't say') is a failure",
+        ),
+        Metric("fact_recall", "answers", "gold facts the answer supports / gold facts"),
+        Metric("gold_cited", "answers", "gold papers the answer cites / gold papers"),
+        Metric(
+            "abstention_accuracy",
+            "answers",
+            "unanswerable questions abstained and answerable ones answered / questions",
+        ),
+        Metric("abstained_unanswerable", "answers", "unanswerable questions abstained"),
+        Metric(
+            "abstained_answerable",
+            "answers",
+            "answerable questions abstained (lower is better)",
+            higher_is_better=False,
+        ),
+        Metric("summary_coverage", "summaries", "gold papers the summary cites / gold papers"),
+        Metric("summary_precision", "summaries", "cited papers in the gold set / cited papers"),
+    )
+}
+
+
+# --- Retrieval metrics ------------------------------------------------------------------------
 
 
 def dedupe(ranked: Sequence[str]) -> list[str]:
@@ -77,51 +146,6 @@ def citation_validity(markers: Sequence[int], valid: Collection[int]) -> tuple[i
     """(markers that resolve to a retrieved source, all markers), counted in the raw text the
     backend produced - before the citation check removes the invalid ones."""
     return sum(1 for m in markers if m in valid), len(markers)
-
-
-@dataclass(frozen=True)
-class SentenceCitations:
-    """ALCE citation recall and precision for one sentence."""
-
-    recall: int  # 1 when the sentence has citations and they, together, support it
-    precise: frozenset[int]  # its citations that count as precise
-    imprecise: frozenset[int]
-
-
-def alce_sentence(
-    markers: Collection[int], supports: Callable[[frozenset[int]], bool]
-) -> SentenceCitations:
-    """Citation recall and precision of one sentence, as ALCE (Gao et al., 2023) defines them.
-
-    `supports(S)` says whether the sources S, read together, support the sentence. Recall is
-    1 when the sentence has citations and all of them together support it. A citation c is
-    imprecise when (a) it alone does not support the sentence and the other citations already
-    do (it adds nothing), or (b) the citations together don't support the sentence at all (then
-    every one of them is imprecise). A single citation is therefore precise exactly when it
-    supports the sentence. An uncited sentence has recall 0 and no citations to be precise.
-    """
-    cited = frozenset(markers)
-    if not cited or not supports(cited):
-        return SentenceCitations(0, frozenset(), cited)
-    imprecise = frozenset(
-        c
-        for c in cited
-        if len(cited) > 1 and not supports(frozenset({c})) and supports(cited - {c})
-    )
-    return SentenceCitations(1, cited - imprecise, imprecise)
-
-
-def alce_pairs_needed(markers: Collection[int]) -> list[frozenset[int]]:
-    """The source sets `alce_sentence` may ask about, so a harness can judge them in one batch:
-    all citations together, and for several citations each one alone and all but each one."""
-    cited = frozenset(markers)
-    if not cited:
-        return []
-    sets = [cited]
-    if len(cited) > 1:
-        for c in sorted(cited):
-            sets += [frozenset({c}), cited - {c}]
-    return list(dict.fromkeys(sets))
 
 
 def set_coverage(cited: Collection[str], gold: Collection[str]) -> tuple[int, int]:
