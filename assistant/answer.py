@@ -165,44 +165,38 @@ def start_answer(
     hits = retrieval.hits
     relevance = relevance_of(index, retrieval)
 
-    if not hits or relevance.too_low(settings):
-        nearest = [source_of(h, conversation) for h in hits[:3]]
-        lines = [ABSTAIN_HEADER]
-        if relevance.unknown_names:
-            lines[0] += f" None of them mentions {', '.join(relevance.unknown_names)}."
-        if nearest:
-            lines.append("The nearest papers in the index are:")
-            lines += [f"- {s.paper.title}" for s in nearest]
-        generation = Generation(iter(["\n".join(lines)]))
-        return PendingAnswer(
-            question,
-            standalone,
-            nearest,
-            generation,
-            True,
-            relevance,
-            backend,
-            conversation,
-            usage,
-            started,
-        )
-
-    sources = [source_of(h, conversation) for h in hits]
-    if backend.packs_context:
-        sources = pack_sources(sources, settings)
-    generation = backend.answer(standalone, sources)
+    abstain = not hits or relevance.too_low(settings)
+    if abstain:
+        sources = [source_of(h, conversation) for h in hits[:3]]  # the nearest papers
+        generation = Generation(iter([abstention_text(relevance, sources)]))
+    else:
+        sources = [source_of(h, conversation) for h in hits]
+        if backend.packs_context:
+            sources = pack_sources(sources, settings)
+        generation = backend.answer(standalone, sources)
     return PendingAnswer(
         question,
         standalone,
         sources,
         generation,
-        False,
+        abstain,
         relevance,
         backend,
         conversation,
         usage,
         started,
     )
+
+
+def abstention_text(relevance: Relevance, nearest: list[Source]) -> str:
+    """Said without calling any model: why, and the nearest papers there are."""
+    lines = [ABSTAIN_HEADER]
+    if relevance.unknown_names:
+        lines[0] += f" None of them mentions {', '.join(relevance.unknown_names)}."
+    if nearest:
+        lines.append("The nearest papers in the index are:")
+        lines += [f"- {s.paper.title}" for s in nearest]
+    return "\n".join(lines)
 
 
 def ask(

@@ -17,7 +17,7 @@ gives nDCG@10 0.739 against 0.717 for RRF with k=60
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -180,15 +180,10 @@ def retrieve(
 
 
 def search(
-    index: PaperIndex,
-    embedder: Embedder,
-    query: str,
-    k: int | None = None,
-    mode: Mode = "hybrid",
-    filters: Filters | None = None,
+    index: PaperIndex, embedder: Embedder, query: str, *args: Any, **kwargs: Any
 ) -> list[Hit]:
-    """The ranked papers only, for callers that need nothing else."""
-    return retrieve(index, embedder, query, k, mode, filters).hits
+    """`retrieve`'s ranked papers only (same arguments), for callers that need nothing else."""
+    return retrieve(index, embedder, query, *args, **kwargs).hits
 
 
 def snippet_of(chunk_text: str) -> str:

@@ -78,7 +78,8 @@ def main() -> None:
     args = parser.parse_args()
 
     settings = Settings(index_dir=args.index, llm="extractive")
-    index, embedder = open_index(SEED_CORPUS, settings)
+    opened = open_index(SEED_CORPUS, settings)
+    index, embedder = opened.index, opened.embedder
     backend = ExtractiveBackend(embedder)
     items = load(args.dataset)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from assistant.components import Components
 from assistant.corpus import read_corpus
-from assistant.embeddings import Embedder, make_embedder
-from assistant.index import PaperIndex
+from assistant.embeddings import Embedder
 from assistant.ingest import ingest
 from assistant.settings import Settings
 
@@ -16,14 +16,13 @@ SEED_CORPUS = REPO / "data" / "papers"
 SEED_INDEX = REPO / "benchmarks" / "out" / "seed-index"
 
 
-def open_index(
-    corpus: Path, settings: Settings, embedder: Embedder | None = None
-) -> tuple[PaperIndex, Embedder]:
-    """Ingest the corpus (incremental: a second run embeds nothing) and open the index."""
-    embedder = embedder or make_embedder(settings)
+def open_index(corpus: Path, settings: Settings, embedder: Embedder | None = None) -> Components:
+    """Ingest the corpus (incremental: a second run embeds nothing); the index and embedder
+    come from the returned Components, as the CLI and the app get theirs."""
+    components = Components(settings, embedder=embedder)
     read = read_corpus([corpus])
     if read.problems:
         print(f"{len(read.problems)} corpus problems, e.g. {read.problems[0]}", file=sys.stderr)
-    report = ingest(settings, read, [corpus], embedder, progress=True)
+    report = ingest(settings, read, [corpus], components.embedder, progress=True)
     print(f"index: {report.summary()}", file=sys.stderr)
-    return PaperIndex.open(settings, embedder.name), embedder
+    return components

@@ -106,7 +106,8 @@ def load_queries(data: Path) -> list[Query]:
 
 def open_scifact(data: Path, index_dir: Path) -> tuple[PaperIndex, Embedder]:
     settings = Settings(index_dir=index_dir, collection=COLLECTION)
-    return open_index(data / "corpus.jsonl", settings, CachedEmbedder(make_embedder(settings)))
+    opened = open_index(data / "corpus.jsonl", settings, CachedEmbedder(make_embedder(settings)))
+    return opened.index, opened.embedder
 
 
 def evaluate(index: PaperIndex, embedder: Embedder, queries: list[Query], mode: Mode) -> ModeResult:

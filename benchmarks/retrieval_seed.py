@@ -99,7 +99,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
-    index, embedder = open_index(SEED_CORPUS, Settings(index_dir=args.index))
+    opened = open_index(SEED_CORPUS, Settings(index_dir=args.index))
+    index, embedder = opened.index, opened.embedder
     questions = load_questions(args.dataset, index)
     counts: dict[str, int] = {}
     for q in questions:

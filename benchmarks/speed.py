@@ -85,13 +85,12 @@ def llamaindex_baseline() -> dict:
 
 def warm_latencies(index_dir: Path) -> list[float]:
     sys.path.insert(0, str(REPO))
-    from assistant.embeddings import make_embedder
-    from assistant.index import PaperIndex
+    from assistant.components import Components
     from assistant.retrieval import search
     from assistant.settings import Settings
 
-    settings = Settings(index_dir=index_dir)
-    index, embedder = PaperIndex.open(settings), make_embedder(settings)
+    opened = Components(Settings(index_dir=index_dir))
+    index, embedder = opened.index, opened.embedder
     questions = [
         json.loads(line)["question"]
         for line in (REPO / "evals" / "datasets" / "retrieval.jsonl").read_text().splitlines()

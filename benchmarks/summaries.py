@@ -59,7 +59,8 @@ def main() -> None:
     args = parser.parse_args()
 
     settings = Settings(index_dir=SEED_INDEX)
-    index, embedder = open_index(SEED_CORPUS, settings)
+    opened = open_index(SEED_CORPUS, settings)
+    index, embedder = opened.index, opened.embedder
     backend = ExtractiveBackend(embedder)
     topics = [json.loads(line) for line in args.dataset.read_text().splitlines() if line.strip()]
 
