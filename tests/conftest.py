@@ -121,6 +121,35 @@ def real_embedder():
     return LocalEmbedder(Settings())
 
 
+WORD = re.compile(r"[a-z0-9-]{4,}")
+
+
+class WordJudge:
+    """The one fake grounding judge, for tests of what is decided from verdicts (the eval's
+    scores, the chat page's flags): supported when the evidence holds at least 80% of the
+    claim's words of 4+ letters, a rule easy to predict."""
+
+    name = "words"
+
+    def __init__(self) -> None:
+        self.pairs = 0
+
+    def describe(self) -> dict:
+        return {"judge": "words", "threshold": 0.8}
+
+    def judge_many(self, pairs: list[tuple[str, str]]) -> list:
+        from assistant.grounding import Verdict
+
+        self.pairs += len(pairs)
+        verdicts = []
+        for claim, evidence in pairs:
+            words = set(WORD.findall(claim.lower()))
+            found = set(WORD.findall(evidence.lower()))
+            score = len(words & found) / len(words) if words else 0.0
+            verdicts.append(Verdict(score, "supported" if score >= 0.8 else "not_supported"))
+        return verdicts
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")

@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SMALL_PAPERS, FakeEmbedder, write_jsonl, write_papers
+from conftest import REPO, SMALL_PAPERS, FakeEmbedder, WordJudge, write_jsonl, write_papers
 from openai_server import ScriptedOpenAI
 
 from assistant.components import Components
@@ -25,7 +25,6 @@ from assistant.evals.compare import aggregate, compare_reports, load_report
 from assistant.evals.datasets import load_dataset, load_tolerances, select_subset
 from assistant.evals.runner import Harness, run_eval
 from assistant.evals.scoring import answer_claims
-from assistant.grounding import Verdict
 from assistant.index import PaperIndex
 from assistant.ingest import ingest
 from assistant.settings import Settings
@@ -64,29 +63,6 @@ CITED = [
     "The indexed papers don't cover sourdough bread.",
 ]
 UNCITED = [re.sub(r" \[\d+\]", "", text) for text in CITED]
-WORD = re.compile(r"[a-z0-9-]{4,}")
-
-
-class WordJudge:
-    """Supported when the evidence holds at least 80% of the claim's words of 4+ letters."""
-
-    name = "words"
-
-    def __init__(self) -> None:
-        self.pairs = 0
-
-    def describe(self) -> dict:
-        return {"judge": "words", "threshold": 0.8}
-
-    def judge_many(self, pairs: list[tuple[str, str]]) -> list[Verdict]:
-        self.pairs += len(pairs)
-        verdicts = []
-        for claim, evidence in pairs:
-            words = set(WORD.findall(claim.lower()))
-            found = set(WORD.findall(evidence.lower()))
-            score = len(words & found) / len(words) if words else 0.0
-            verdicts.append(Verdict(score, "supported" if score >= 0.8 else "not_supported"))
-        return verdicts
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO, write_jsonl
+from conftest import REPO, WordJudge, write_jsonl
 
 pytestmark = pytest.mark.slow
 
@@ -138,7 +138,7 @@ def test_model_answers_flag_unsupported_sentences_and_failures_leave_the_chat_go
     from assistant.components import Components
 
     # The page decides what to flag from the judge's verdicts; which judge is beside the point.
-    monkeypatch.setattr(Components, "make_judge", lambda self, name: OverlapJudge())
+    monkeypatch.setattr(Components, "make_judge", lambda self, name: WordJudge())
     at = app(
         monkeypatch,
         **tiny_env,
@@ -289,26 +289,6 @@ TINY_EVAL = [
 ]
 
 
-class OverlapJudge:
-    """Supported when most of the claim's words are in the evidence: the page is under test
-    here, not the grounding model."""
-
-    name = "local"
-
-    def describe(self) -> dict:
-        return {"judge": "overlap"}
-
-    def judge_many(self, pairs: list[tuple[str, str]]) -> list:
-        from assistant.grounding import Verdict
-
-        verdicts = []
-        for claim, evidence in pairs:
-            words = set(claim.lower().split())
-            share = len(words & set(evidence.lower().split())) / max(len(words), 1)
-            verdicts.append(Verdict(share, "supported" if share > 0.6 else "not_supported"))
-        return verdicts
-
-
 def test_evals_compares_two_reports_with_regressions_and_drill_down(
     monkeypatch, tmp_path: Path, tiny_env, real_embedder
 ) -> None:
@@ -329,7 +309,7 @@ def test_evals_compares_two_reports_with_regressions_and_drill_down(
         dataset=dataset,
         out_dir=runs / "baseline-run",
         components=Components(
-            settings, index=PaperIndex.open(settings), embedder=real_embedder, judge=OverlapJudge()
+            settings, index=PaperIndex.open(settings), embedder=real_embedder, judge=WordJudge()
         ),
         cache_dir=tmp_path / "cache",
     )
@@ -378,7 +358,7 @@ def test_evals_runs_the_harness_with_a_progress_bar(monkeypatch, seed_index) -> 
     from assistant.components import Components
 
     # Retrieval items are scored without a judge; the harness still opens one.
-    monkeypatch.setattr(Components, "make_judge", lambda self, name: OverlapJudge())
+    monkeypatch.setattr(Components, "make_judge", lambda self, name: WordJudge())
     at = app(monkeypatch, ASSISTANT_INDEX=str(seed_index.settings.index_dir))
     at.switch_page("evals.py").run()
     box = at.selectbox(key="eval_dataset")
