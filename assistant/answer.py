@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from .citations import CitationCheck, check_citations, filter_stream
 from .embeddings import Embedder
+from .errors import QuestionError
 from .extractive import EXTRACTIVE_HEADER
 from .index import PaperIndex
 from .llm import Backend
@@ -60,6 +61,8 @@ class Answer:
     usage: Usage
     latency_s: float
     relevance: Relevance
+    reasoning: str = ""  # a reasoning model's thoughts before the answer: never checked or cited
+    truncated: bool = False  # the model's output limit cut the answer off
 
     def cost_parts(self) -> tuple[str, str, str]:
         """(model, tokens, cost) as the CLI and the app print them under an answer."""
@@ -70,6 +73,8 @@ class Answer:
             model = self.model
             cost = "cost unknown" if usage.cost_usd is None else f"${usage.cost_usd:.4f}"
         tokens = f"{usage.prompt_tokens:,} prompt + {usage.completion_tokens:,} completion tokens"
+        if usage.estimated:  # the server sent no counts; tiktoken's are close, not exact
+            tokens, cost = f"~{tokens} (estimated)", f"~{cost}" if cost.startswith("$") else cost
         return model, tokens, cost
 
     def to_json(self) -> dict:
@@ -89,6 +94,7 @@ class Answer:
             "prompt_versions": self.prompt_versions,
             "usage": self.usage.to_json(),
             "latency_s": round(self.latency_s, 3),
+            "truncated": self.truncated,
         }
 
 
@@ -142,6 +148,8 @@ class PendingAnswer:
             usage=self.usage,
             latency_s=time.perf_counter() - self.started,
             relevance=self.relevance,
+            reasoning=self.generation.reasoning,
+            truncated=self.generation.finish_reason == "length",
         )
 
 
@@ -157,6 +165,7 @@ def start_answer(
     started = time.perf_counter()
     usage = Usage()
     question = " ".join(question.split())
+    check_length(question, settings)
     standalone = question
     if conversation.turns:
         standalone, condense_usage = backend.condense(conversation, question)
@@ -186,6 +195,18 @@ def start_answer(
         usage,
         started,
     )
+
+
+def check_length(question: str, settings: Settings) -> None:
+    """Only the sources have a token budget; a question pasted from a whole paper would
+    otherwise go into the prompt whole."""
+    tokens = count_tokens(question, settings.model)
+    if tokens > settings.max_question_tokens:
+        raise QuestionError(
+            f"the question is {tokens:,} tokens long; the limit is "
+            f"{settings.max_question_tokens:,} (ASSISTANT_MAX_QUESTION_TOKENS)",
+            "ask it in a sentence or two; `summarize TOPIC` gives a brief on a subject",
+        )
 
 
 def abstention_text(relevance: Relevance, nearest: list[Source]) -> str:

@@ -10,6 +10,7 @@ call counter and a disk cache, as lm-eval's `CachingLM` wraps a model.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
@@ -94,15 +95,20 @@ def openai_client(settings: Settings, require_key: bool = False) -> openai.OpenA
 RETRIED_STATUSES = {408, 409, 429}  # and every 5xx: what the openai client retries
 
 
-def model_error(exc: Exception, settings: Settings) -> LLMError:
+def model_error(exc: Exception, settings: Settings, waited: float | None = None) -> LLMError:
     """The one translation of the openai client's exceptions: a line and a hint, never the
-    response body (proxies echo keys back in it)."""
+    response body (proxies echo keys back in it). `waited`: how long the user waited in all,
+    retries included, which is what a timeout message must own up to."""
     import openai
 
     if isinstance(exc, openai.APITimeoutError):
+        tries = settings.llm_max_retries + 1
+        spent = f", {waited:.1f} s in all" if waited is not None else ""
+        each = f" (each of {tries} tries{spent})" if tries > 1 else ""
         return LLMError(
-            f"the model did not answer within {settings.llm_timeout:g} s",
-            "try again, or raise ASSISTANT_LLM_TIMEOUT",
+            f"the model did not answer within {settings.llm_timeout:g} s{each}",
+            "try again, or raise ASSISTANT_LLM_TIMEOUT (per try) or lower "
+            "ASSISTANT_LLM_MAX_RETRIES",
         )
     if isinstance(exc, openai.AuthenticationError):
         return LLMError("the API key was refused (401)", "check OPENAI_API_KEY and OPENAI_BASE_URL")
@@ -139,6 +145,7 @@ class OpenAIChat:
         self.settings = settings
         self.model = settings.model
         self.temperature = settings.temperature
+        self.send_temperature = True  # until the server refuses one
         self._client = client
 
     @cached_property
@@ -151,61 +158,120 @@ class OpenAIChat:
     def stream(self, messages: Messages, temperature: float | None = None) -> Generation:
         generation = Generation(iter(()))
         chosen = self.temperature if temperature is None else temperature
-        generation.deltas = self._deltas(messages, chosen, generation.usage)
+        generation.deltas = self._deltas(messages, chosen, generation)
         return generation
 
     def complete(self, messages: Messages, temperature: float | None = None) -> Generation:
         import openai
 
         chosen = self.temperature if temperature is None else temperature
+        started = time.monotonic()
         try:
-            response = self.client.chat.completions.create(
-                model=self.model,
-                messages=messages,  # type: ignore[arg-type]
-                temperature=chosen,
-            )
+            response = self.create(messages, chosen)
         except (openai.OpenAIError, ValueError) as exc:
-            raise model_error(exc, self.settings) from exc
+            raise self.error(exc, started) from exc
         choices = getattr(response, "choices", None) or []
         text = (choices[0].message.content if choices and choices[0].message else None) or ""
         usage = self._usage(messages, text, getattr(response, "usage", None))
         return Generation(iter([text] if text else []), usage=usage)
 
-    def _deltas(self, messages: Messages, temperature: float, usage: Usage) -> Iterator[str]:
+    def _deltas(self, messages: Messages, temperature: float, out: Generation) -> Iterator[str]:
+        """The answer's text as it arrives, reasoning set aside. A stream is complete only
+        when a finish reason arrived: a server that closes the connection before that has
+        sent part of an answer, and part of an answer is not passed off as the whole."""
         import openai
 
-        text = ""
-        reported = None
-        events = 0
+        text, reported, events, finish = "", None, 0, None
+        thoughts = ThinkFilter()
+        started = time.monotonic()
         try:
-            stream = self.client.chat.completions.create(
-                model=self.model,
-                messages=messages,  # type: ignore[arg-type]
-                temperature=temperature,
-                stream=True,
-                stream_options={"include_usage": True},
+            stream = self.create(
+                messages, temperature, stream=True, stream_options={"include_usage": True}
             )
             for chunk in stream:
                 events += 1
-                if getattr(chunk, "usage", None):
-                    reported = chunk.usage
+                reported = getattr(chunk, "usage", None) or reported
                 for choice in chunk.choices or []:
-                    delta = choice.delta.content if choice.delta else None
-                    if delta:
-                        text += delta
-                        yield delta
+                    finish = choice.finish_reason or finish
+                    delta = choice.delta
+                    if delta is None:
+                        continue
+                    out.reasoning += (delta.model_extra or {}).get("reasoning_content") or ""
+                    visible = thoughts.feed(delta.content or "")
+                    if visible:
+                        text += visible
+                        yield visible
         except (openai.OpenAIError, ValueError) as exc:
-            raise model_error(exc, self.settings) from exc
+            raise self.error(exc, started, midway=events > 0) from exc
+        rest = thoughts.flush()
+        if rest:
+            text += rest
+            yield rest
+        out.reasoning += thoughts.reasoning.strip()
         if events == 0:
             raise LLMError(
                 "malformed reply from the model server (no stream events)", NOT_OPENAI_HINT
             )
+        if finish is None:
+            raise LLMError(
+                "the model server ended the stream before the answer was complete "
+                "(no finish reason)",
+                "ask again; if it keeps happening, check the server's logs and limits",
+            )
         if not text.strip():
             raise LLMError("the model returned an empty answer", "try again or another model")
+        out.finish_reason = finish
         finished = self._usage(messages, text, reported)
-        usage.prompt_tokens = finished.prompt_tokens
-        usage.completion_tokens = finished.completion_tokens
-        usage.cost_usd = finished.cost_usd
+        out.usage.prompt_tokens = finished.prompt_tokens
+        out.usage.completion_tokens = finished.completion_tokens
+        out.usage.cost_usd = finished.cost_usd
+        out.usage.estimated = finished.estimated
+
+    def create(self, messages: Messages, temperature: float, **options: Any) -> Any:
+        """One request. Reasoning models (OpenAI's o-series, for one) refuse any temperature
+        but their own; such a refusal is answered by asking again without one, and this
+        model is not sent a temperature again."""
+        import openai
+
+        chosen = {"temperature": temperature} if self.send_temperature else {}
+        try:
+            return self.client.chat.completions.create(
+                model=self.model,
+                messages=messages,  # type: ignore[arg-type]
+                **chosen,
+                **options,
+            )
+        except openai.BadRequestError as exc:
+            if not (self.send_temperature and "temperature" in str(exc.message).lower()):
+                raise
+            self.send_temperature = False
+            return self.create(messages, temperature, **options)
+
+    def error(self, exc: Exception, started: float, midway: bool = False) -> LLMError:
+        """`model_error`, told how long the user waited and whether the stream had begun; a
+        model the server doesn't know is answered with the models it does."""
+        import openai
+
+        if midway and isinstance(exc, openai.APIConnectionError):
+            return LLMError(
+                "the model server closed the connection in the middle of the answer",
+                "ask again; if it keeps happening, check the server's logs and limits",
+            )
+        if isinstance(exc, openai.NotFoundError):
+            served = self.served_models()
+            if served is not None and self.model not in served:
+                return LLMError(
+                    f"the server at OPENAI_BASE_URL doesn't serve the model {self.model!r}",
+                    "set ASSISTANT_MODEL to one it lists: " + (", ".join(served[:12]) or "none"),
+                )
+        return model_error(exc, self.settings, waited=time.monotonic() - started)
+
+    def served_models(self) -> list[str] | None:
+        """GET /v1/models, or None when the server doesn't answer it."""
+        try:
+            return sorted(m.id for m in self.client.models.list())
+        except Exception:  # only a better message is at stake
+            return None
 
     def _usage(self, messages: Messages, text: str, reported: Any) -> Usage:
         """The server's counts; for servers that don't report them (fully), our own."""
@@ -218,6 +284,7 @@ class OpenAIChat:
         else:
             prompt = sum(count_tokens(m["content"], self.model) for m in messages)
             completion = count_tokens(text, self.model)
+            return Usage(prompt, completion, estimate_cost(self.model, prompt, completion), True)
         return Usage(prompt, completion, estimate_cost(self.model, prompt, completion))
 
 
@@ -301,3 +368,51 @@ class CachingChatModel:
             self.cache.put(key, {"text": "".join(parts), "usage": inner.usage.to_json()})
 
         return Generation(recorded(), usage=inner.usage)
+
+
+class ThinkFilter:
+    """Splits a reasoning model's `<think>…</think>` from its answer as the text streams in:
+    the answer passes through, the reasoning is kept aside, and a tag cut between two deltas
+    is held back until it is whole. Only a reply that opens with <think> has reasoning."""
+
+    OPEN, CLOSE = "<think>", "</think>"
+
+    def __init__(self) -> None:
+        self.reasoning = ""
+        self.state = "start"  # start | think | answer
+        self.held = ""
+
+    def feed(self, delta: str) -> str:
+        self.held += delta
+        visible = ""
+        while self.held:
+            if self.state == "answer":
+                visible, self.held = visible + self.held, ""
+            elif self.state == "start":
+                head = self.held.lstrip()
+                if self.OPEN.startswith(head) and len(head) < len(self.OPEN):
+                    break  # maybe the start of <think>: wait for more
+                if head.startswith(self.OPEN):
+                    self.state, self.held = "think", head[len(self.OPEN) :]
+                else:
+                    self.state = "answer"
+            else:
+                at = self.held.find(self.CLOSE)
+                if at == -1:
+                    keep = max(
+                        k for k in range(len(self.CLOSE)) if self.held.endswith(self.CLOSE[:k])
+                    )
+                    self.reasoning += self.held[: len(self.held) - keep]
+                    self.held = self.held[len(self.held) - keep :]
+                    break
+                self.reasoning += self.held[:at]
+                self.state, self.held = "answer", self.held[at + len(self.CLOSE) :].lstrip()
+        return visible
+
+    def flush(self) -> str:
+        """At the end of the stream: what is still held back."""
+        rest, self.held = self.held, ""
+        if self.state == "think":
+            self.reasoning += rest  # never closed: all of it was reasoning
+            return ""
+        return rest

@@ -25,6 +25,10 @@ class ModelMismatchError(AssistantError):
     pass
 
 
+class QuestionError(AssistantError):
+    """A question that can't be asked as it is (too long, say); the conversation goes on."""
+
+
 class TopicError(AssistantError):
     """The topic can't be summarised: empty, a paste rather than a topic, or not in the corpus."""
 
@@ -46,11 +50,15 @@ class Problem:
 class CorpusError(AssistantError):
     """Raised under --strict when any input problem was found; nothing was written."""
 
-    def __init__(self, problems: list[Problem]) -> None:
+    def __init__(self, problems: list[Problem], listed: bool = False) -> None:
+        """`listed`: the caller has shown every problem already; this says only how many."""
         lines = "\n".join(f"  {p}" for p in problems[:20])
         more = f"\n  … and {len(problems) - 20} more" if len(problems) > 20 else ""
+        detail = "" if listed else f":\n{lines}{more}"
         super().__init__(
-            f"{len(problems)} problem(s) in the input; the index was not changed:\n{lines}{more}",
+            f"{len(problems)} problem(s) in the input (above); the index was not changed"
+            if listed
+            else f"{len(problems)} problem(s) in the input; the index was not changed{detail}",
             "fix the files above, or drop --strict to ingest the good records and skip the bad",
         )
         self.problems = problems

@@ -388,12 +388,9 @@ JSONL_HINT = 'one {"id": ..., "claim": "...", "evidence": "..."} object per line
 # --- The LLM judge -------------------------------------------------------------------------------
 
 
-CLAIM_TAG = re.compile(r"<(?=\s*/?\s*claim\b)", re.IGNORECASE)
-
-
 def defuse_judged(text: str) -> str:
     """Evidence and claim can't open or close the prompt's <source> or <claim> blocks."""
-    return CLAIM_TAG.sub("&lt;", defuse(neutralize_markers(text)))
+    return defuse(neutralize_markers(text))
 
 
 VERDICT_WORDS: dict[str, Label] = {"supported": "supported", "not_supported": "not_supported"}

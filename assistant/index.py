@@ -51,7 +51,7 @@ class PaperIndex:
     @classmethod
     @translates_server_errors
     def open(cls, settings: Settings, embedder_name: str | None = None) -> PaperIndex:
-        client = open_client(settings)
+        client = open_client(settings, create=False)
         collection = find_collection(client, settings.collection) or finish_rebuild(
             client, settings
         )

@@ -12,9 +12,11 @@ embed, with its counts, and leaves the papers it was given as they were read;
 from __future__ import annotations
 
 import json
+import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -139,6 +141,23 @@ def ingest(
     every paper findable, and the next ingest picks up where this one stopped.
     """
     started = time.perf_counter()
+    with writer_lock(settings, progress):
+        return write_ingest(
+            settings, read, roots, embedder, rebuild, progress, on_progress, started
+        )
+
+
+def write_ingest(
+    settings: Settings,
+    read: CorpusRead,
+    roots: list[Path],
+    embedder: Embedder,
+    rebuild: bool,
+    progress: bool,
+    on_progress: Callable[[int, int], None] | None,
+    started: float,
+) -> IngestReport:
+    """The ingest itself, under the writer lock."""
     client = open_client(settings)
     collection = target_collection(client, settings, embedder.name, rebuild)
     plan = plan_ingest(collection, read, roots)
@@ -169,6 +188,35 @@ def ingest(
     report.papers = len(current_snapshot(settings, collection).papers)
     report.seconds = time.perf_counter() - started
     return report
+
+
+@contextmanager
+def writer_lock(settings: Settings, progress: bool) -> Iterator[None]:
+    """One ingest at a time into an embedded index: a second one waits, then plans against
+    what the first wrote, so the work isn't done twice. (A Chroma server is shared across
+    machines, where a local lock can't reach; see the README.)"""
+    if settings.chroma_host:
+        yield
+        return
+    import fcntl
+
+    settings.index_dir.mkdir(parents=True, exist_ok=True)
+    with open(settings.index_dir / "ingest.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if progress:
+                print(
+                    f"another ingest into {settings.index_dir} is running; waiting for it "
+                    "to finish (what it writes won't be embedded again)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def embed_papers(

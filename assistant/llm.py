@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from .chat_model import ChatModel, OpenAIChat
-from .prompts import Prompt, defuse_turns, format_sources, load_prompt
+from .prompts import Prompt, defuse, format_sources, load_prompt
 from .settings import Settings
 from .tokens import count_tokens
 from .types import Conversation, Generation, Source, Usage
@@ -66,7 +66,7 @@ def format_history(conversation: Conversation, budget: int, model: str) -> str:
     used = 0
     for turn in reversed(conversation.turns):
         cited = "; ".join(f"[{n}] {conversation.papers[n].title}" for n in turn.cited)
-        block = defuse_turns(
+        block = defuse(
             f"User: {turn.question}\nAssistant: {turn.answer}"
             + (f"\n(Cited: {cited})" if cited else "")
         )

@@ -111,20 +111,15 @@ def prompt_versions(prompts: dict[str, Prompt]) -> dict[str, str]:
 # --- corpus text inside a prompt --------------------------------------------------------
 
 
-SOURCE_TAG = re.compile(r"<(?=\s*/?\s*source\b)", re.IGNORECASE)
-
-
-TURN_TAG = re.compile(r"<(?=\s*/?\s*turn\b)", re.IGNORECASE)
-
-
-def defuse_turns(text: str) -> str:
-    """Past answers quote abstracts: they can't close a <turn> block either."""
-    return TURN_TAG.sub("&lt;", defuse(text))
+# The tags the prompts themselves use to fence off data: corpus text, past turns and claims
+# must not open or close any of them, whichever prompt they end up in.
+PROMPT_TAG = re.compile(r"<(?=\s*/?\s*(?:source|turn|claim)\b)", re.IGNORECASE)
 
 
 def defuse(text: str) -> str:
-    """Corpus text can't open or close a <source> block: its '<' becomes '&lt;'."""
-    return SOURCE_TAG.sub("&lt;", text)
+    """Text from outside can't open or close a <source>, <turn> or <claim> block: its '<'
+    becomes '&lt;'."""
+    return PROMPT_TAG.sub("&lt;", text)
 
 
 def format_sources(sources: list[Source]) -> str:

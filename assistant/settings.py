@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     llm_timeout: float = Field(60.0, gt=0, description="Seconds to wait for the model.")
     llm_max_retries: int = Field(2, ge=0, description="Retries on 429, 5xx and timeouts.")
     answer_k: int = Field(5, ge=1, description="Papers retrieved as sources for an answer.")
+    max_question_tokens: int = Field(
+        1000, ge=10, description="A longer question is refused, not sent (tiktoken tokens)."
+    )
     context_tokens: int = Field(
         3000, ge=200, description="Token budget for the sources in the answer prompt (tiktoken)."
     )

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .errors import AssistantError, ModelMismatchError
+from .errors import AssistantError, IndexMissingError, ModelMismatchError
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -30,8 +30,10 @@ REBUILD_SUFFIX = "-rebuild"
 T = TypeVar("T")
 
 
-def open_client(settings: Settings) -> ClientAPI:
-    """Embedded by default; a Chroma server when CHROMA_HOST is set."""
+def open_client(settings: Settings, create: bool = True) -> ClientAPI:
+    """Embedded by default; a Chroma server when CHROMA_HOST is set. With `create=False` (a
+    command that only reads) an embedded store that isn't there is an error, and nothing is
+    made at a mistyped path."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
@@ -48,6 +50,12 @@ def open_client(settings: Settings) -> ClientAPI:
                 "start it with `chroma run --path DIR --port PORT`, or unset CHROMA_HOST "
                 "to use the embedded store",
             ) from exc
+    if not create and not (settings.index_dir / "chroma" / "chroma.sqlite3").is_file():
+        raise IndexMissingError(
+            f"no index at {where_am_i(settings)}",
+            "build it with `python -m assistant ingest` (reads data/papers by default), "
+            "or check the path given to --index / ASSISTANT_INDEX",
+        )
     settings.index_dir.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(
         path=str(settings.index_dir / "chroma"), settings=chroma_settings

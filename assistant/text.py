@@ -118,7 +118,8 @@ def markers_in(text: str) -> list[int]:
 
 def neutralize_markers(text: str) -> str:
     """An abstract's own reference '[1]' must not pass for one of our citations."""
-    return MARKER.sub(lambda m: f"(ref. {m.group(1)})", text)
+    # "(ref 7)", not "(ref. 7)": a full stop before the number would end a sentence there.
+    return MARKER.sub(lambda m: f"(ref {m.group(1)})", text)
 
 
 # --- sentences -------------------------------------------------------------------------------

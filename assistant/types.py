@@ -89,10 +89,12 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float | None = 0.0  # None: a model whose price we don't know
+    estimated: bool = False  # counted here with tiktoken: the server reported no usage
 
     def add(self, other: Usage) -> None:
         self.prompt_tokens += other.prompt_tokens
         self.completion_tokens += other.completion_tokens
+        self.estimated = self.estimated or other.estimated
         if self.cost_usd is None or other.cost_usd is None:
             self.cost_usd = None
         else:
@@ -104,6 +106,7 @@ class Usage:
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "cost_usd": cost,
+            "estimated": self.estimated,
         }
 
 
@@ -114,6 +117,8 @@ class Generation:
     deltas: Iterator[str]
     usage: Usage = field(default_factory=Usage)
     text: str = ""
+    reasoning: str = ""  # what a reasoning model thought first: shown apart, never cited
+    finish_reason: str | None = None  # "length": the model's output limit cut the answer
 
     def __iter__(self) -> Iterator[str]:
         for delta in self.deltas:

@@ -34,6 +34,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 CHAT_PATH = "/v1/chat/completions"
+MODELS_PATH = "/v1/models"
 EMBEDDINGS_PATH = "/v1/embeddings"
 EMBEDDING_DIM = 32
 ERROR_TYPES = {
@@ -61,6 +62,25 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     body: bytes = b""
+    quirks: Quirks = field(default_factory=lambda: Quirks())
+
+
+@dataclass
+class Quirks:
+    """What real servers (Ollama, vLLM, llama.cpp, LM Studio) do to a stream, one switch each.
+
+    The defaults are OpenAI's own behaviour."""
+
+    finish: str | None = "stop"  # the last choice's finish_reason; None: never sent
+    done: bool = True  # end with `data: [DONE]`
+    cut_after: int | None = None  # close the connection after this many content deltas
+    cut_mid_chunk: bool = False  # ...and in the middle of the next event
+    usage: bool = True  # a usage chunk, when the request asks for one
+    role_only_first: bool = False  # the first chunk carries only the role, no content key
+    null_deltas: bool = False  # `content: null` deltas between the real ones
+    think: str = ""  # reasoning streamed before the answer, inside <think>…</think>
+    reasoning_field: str = ""  # reasoning in a `reasoning_content` delta field instead
+    vary: bool = False  # ignore temperature: every reply differs, even for one request
 
 
 def split_text(text: str, pieces: int) -> list[str]:
@@ -76,6 +96,7 @@ class ScriptedOpenAI:
 
     def __init__(self, model: str = "gpt-4o-mini") -> None:
         self.model = model
+        self.models = [model, "llama3.1:8b"]  # what GET /v1/models lists
         self.replies: deque[Reply] = deque()
         self.requests: list[dict] = []  # every request body, parsed, in arrival order
         self.headers: list[dict[str, str]] = []  # their headers (lower-cased names)
@@ -112,8 +133,11 @@ class ScriptedOpenAI:
         prompt_tokens: int = 100,
         completion_tokens: int = 20,
         pieces: int = 4,
+        **quirks: object,
     ) -> ScriptedOpenAI:
-        self._push(Reply("text", text, pieces, prompt_tokens, completion_tokens))
+        reply = Reply("text", text, pieces, prompt_tokens, completion_tokens)
+        reply.quirks = Quirks(**quirks)  # type: ignore[arg-type]
+        self._push(reply)
         return self
 
     def queue_error(
@@ -174,6 +198,15 @@ class ScriptedOpenAI:
 
             def log_message(self, format: str, *args: object) -> None:
                 pass  # keep pytest's output clean
+
+            def do_GET(self) -> None:
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    if self.path.split("?")[0] != MODELS_PATH:
+                        return server._send_error(self, 404, "no route", retry=False)
+                    models = [
+                        {"id": m, "object": "model", "owned_by": "test"} for m in server.models
+                    ]
+                    server._send(self, 200, json.dumps({"object": "list", "data": models}).encode())
 
             def do_POST(self) -> None:
                 # A client that gave up (its timeout) has closed the socket: nothing to tell it.
@@ -294,10 +327,22 @@ class ScriptedOpenAI:
         }
 
     def _stream_text(self, req: BaseHTTPRequestHandler, body: dict, reply: Reply) -> None:
-        req.send_response(200)
-        req.send_header("content-type", "text/event-stream; charset=utf-8")
-        req.send_header("cache-control", "no-cache")
-        req.end_headers()
+        chunked = reply.quirks.cut_mid_chunk  # HTTP/1.1 chunks, so one can be cut in half
+        if chunked:
+            req.wfile.write(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
+                b"transfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+            )
+        else:
+            req.send_response(200)
+            req.send_header("content-type", "text/event-stream; charset=utf-8")
+            req.send_header("cache-control", "no-cache")
+            req.end_headers()
+
+        def write(data: bytes) -> None:
+            req.wfile.write(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
+            req.wfile.flush()
+
         base = {
             "id": f"chatcmpl-test{len(self.requests)}",
             "object": "chat.completion.chunk",
@@ -309,21 +354,47 @@ class ScriptedOpenAI:
         def choice(delta: dict, finish: str | None = None) -> dict:
             return {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
 
-        chunks = [base | {"choices": [choice({"role": "assistant", "content": ""})]}]
-        chunks += [
-            base | {"choices": [choice({"content": piece})]}
-            for piece in split_text(reply.text, reply.pieces)
-        ]
-        chunks.append(base | {"choices": [choice({}, "stop")]})
-        if include_usage:
-            chunks.append(base | {"choices": [], "usage": self._usage(reply)})
+        quirks = reply.quirks
+        text = reply.text + (f" ({len(self.requests)})" if quirks.vary else "")
+        first = (
+            {"role": "assistant"}
+            if quirks.role_only_first
+            else {"role": "assistant", "content": ""}
+        )
+        chunks = [base | {"choices": [choice(first)]}]
+        if quirks.reasoning_field:
+            chunks += [
+                base | {"choices": [choice({"content": None, "reasoning_content": piece})]}
+                for piece in split_text(quirks.reasoning_field, 3)
+            ]
+        pieces = split_text(f"<think>{quirks.think}</think>\n\n", 3) if quirks.think else []
+        pieces += split_text(text, reply.pieces)
+        for n, piece in enumerate(pieces):
+            if quirks.cut_after is not None and n == quirks.cut_after:
+                break
+            chunks.append(base | {"choices": [choice({"content": piece})]})
+            if quirks.null_deltas:
+                chunks.append(base | {"choices": [choice({"content": None})]})
+        cut = quirks.cut_after is not None and quirks.cut_after < len(pieces)
+        if not cut:
+            chunks.append(base | {"choices": [choice({}, quirks.finish)]})
+            if include_usage and quirks.usage:
+                chunks.append(base | {"choices": [], "usage": self._usage(reply)})
         for chunk in chunks:
             if include_usage and "usage" not in chunk:
                 chunk = chunk | {"usage": None}
-            req.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            write(f"data: {json.dumps(chunk)}\n\n".encode())
+        if cut and quirks.cut_mid_chunk:
+            event = f"data: {json.dumps(base | {'choices': [choice({'content': 'and'})]})}\n\n"
+            # The chunk announces the whole event, and half of it arrives before the close.
+            req.wfile.write(b"%x\r\n%s" % (len(event), event[: len(event) // 2].encode()))
             req.wfile.flush()
-        req.wfile.write(b"data: [DONE]\n\n")
-        req.wfile.flush()
+        if cut or not quirks.done:
+            return  # the connection closes here: no finish reason, no [DONE]
+        write(b"data: [DONE]\n\n")
+        if chunked:
+            req.wfile.write(b"0\r\n\r\n")
+            req.wfile.flush()
 
 
 @pytest.fixture

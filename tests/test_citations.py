@@ -33,7 +33,7 @@ def test_references_inside_abstracts_are_not_citations() -> None:
     from assistant.text import neutralize_markers
 
     assert (
-        neutralize_markers("as shown before [1], [2-3].") == "as shown before (ref. 1), (ref. 2-3)."
+        neutralize_markers("as shown before [1], [2-3].") == "as shown before (ref 1), (ref 2-3)."
     )
 
 

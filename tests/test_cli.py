@@ -127,6 +127,7 @@ def test_ask_and_chat_json_from_stdin(
         "prompt_versions",
         "usage",
         "latency_s",
+        "truncated",
     }
     assert lines[0]["citations"][0]["paper_id"] == "1"
     assert lines[1]["citations"][0]["paper_id"] == "2"
@@ -196,3 +197,11 @@ def test_an_empty_key_in_the_environment_means_no_key(monkeypatch) -> None:
 
     monkeypatch.setenv("OPENAI_API_KEY", "")
     assert Settings().backend == "extractive"
+
+
+def test_a_read_only_command_makes_nothing_at_a_mistyped_path(tmp_path: Path, capsys) -> None:
+    wrong = tmp_path / "wrong" / "dir"
+    for argv in (["search", "x"], ["papers"], ["ask", "what is MLA?"]):
+        assert main([*argv, "--index", str(wrong)]) == 1
+        assert "no index at" in capsys.readouterr().err
+    assert not wrong.exists() and not (tmp_path / "wrong").exists()

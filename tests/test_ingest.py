@@ -170,6 +170,7 @@ def test_strict_ingest_fails_and_leaves_the_index_untouched(
     assert code == 1
     err = capsys.readouterr().err
     assert "c.jsonl:2: abstract:" in err and "index was not changed" in err
+    assert err.count("c.jsonl:2: abstract:") == 1  # each problem is printed once
     index = PaperIndex.open(settings)
     assert index.snapshot.generation == generation and "c0" not in index.papers
 
@@ -246,3 +247,24 @@ def test_planning_leaves_the_papers_read_as_they_were(settings, corpus, fake_emb
     assert read.papers == before and read.papers[0].sources == [str(extra)]
     assert plan.relabel["a0"][1].sources == [str(corpus / "a.jsonl"), str(extra)]
     assert (plan.unchanged, plan.added, plan.reembedded, plan.deleted) == (1, 0, 0, 0)
+
+
+def test_two_concurrent_ingests_embed_the_corpus_once(settings, corpus) -> None:
+    """The second ingest waits for the first and finds its work done, instead of repeating it."""
+    import threading
+    import time
+
+    class Slow(FakeEmbedder):
+        def embed_documents(self, texts):
+            time.sleep(0.2)  # long enough for the two ingests to overlap
+            return super().embed_documents(texts)
+
+    embedders = [Slow(), Slow()]
+    threads = [threading.Thread(target=run_ingest, args=(settings, [corpus], e)) for e in embedders]
+    for t in threads:
+        t.start()
+        time.sleep(0.05)
+    for t in threads:
+        t.join(timeout=60)
+    chunks = len(PaperIndex.open(settings).snapshot.chunk_ids)
+    assert sorted(e.embedded for e in embedders) == [0, chunks]

@@ -42,7 +42,7 @@ QUESTION = "How do sparse attention and quantization reduce cost and memory?"
 CITED_REPLY = "Sparse attention cuts cost [1]. Quantization saves memory [2]."
 ANSWER_KEYS = {
     "question", "standalone_question", "answer", "abstained", "citations", "sources",
-    "citation_check", "backend", "model", "prompt_versions", "usage", "latency_s",
+    "citation_check", "backend", "model", "prompt_versions", "usage", "latency_s", "truncated",
 }  # fmt: skip
 
 

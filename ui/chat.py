@@ -77,6 +77,14 @@ def render_answer(turn: dict[str, Any]) -> None:
     elif answer.backend == "extractive":
         st.caption(EXTRACTIVE_HEADER)
     st.markdown(common.answer_markdown(text, answer.backend, answer.abstained, evidence.flags))
+    if answer.truncated:
+        st.warning(
+            "Cut off: the model reached its output limit before finishing.",
+            icon=":material/content_cut:",
+        )
+    if answer.reasoning:  # a reasoning model's thoughts: shown apart, never checked or cited
+        with st.expander("The model's reasoning (not part of the answer)", expanded=False):
+            st.markdown(common.escape_md(answer.reasoning))
     if evidence.flags:
         st.caption(
             f"{len(evidence.flags)} sentence(s) flagged: no citation, or the grounding judge "

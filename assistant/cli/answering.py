@@ -73,8 +73,8 @@ def answer_turn(
 ) -> bool:
     """Answer one turn, streaming to a terminal; an LLM failure costs the turn only."""
     from ..answer import start_answer
-    from ..chat_model import LLMError
 
+    streamed = False
     try:
         pending = start_answer(
             question,
@@ -90,13 +90,16 @@ def answer_turn(
             print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
             return True
         for delta in pending.deltas():
+            streamed = True
             print(terminal_safe(delta), end="", flush=True)
         answer = pending.finish()
-    except LLMError as exc:
+    except AssistantError as exc:  # the model failed, or the question can't be asked
         if args.json:
             print(json.dumps({"question": question, "error": str(exc)}), flush=True)
         else:
-            print(f"\nerror: {exc}", file=sys.stderr)
+            if streamed:  # the part that arrived stays, on its own line, marked
+                print("\n[the answer above is incomplete]", flush=True)
+            print(f"error: {exc}", file=sys.stderr)
         return False
     print_answer_footer(answer)
     return True
@@ -105,6 +108,8 @@ def answer_turn(
 def print_answer_footer(answer: Answer) -> None:
     """The cleaned text was streamed already; what follows is what the check found."""
     check = answer.check
+    if answer.truncated:
+        print("\n[cut off: the model reached its output limit before finishing]")
     if check.invalid_markers:
         print(f"\n[removed citations to no source: {check.invalid_markers}]")
     print()

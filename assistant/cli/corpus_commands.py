@@ -56,7 +56,7 @@ def run_ingest(args: argparse.Namespace, components: Components) -> int:
     for problem in read.problems:
         print(f"{'error' if args.strict else 'skipped'}: {problem}", file=sys.stderr)
     if read.problems and args.strict:
-        raise CorpusError(read.problems)
+        raise CorpusError(read.problems, listed=True)  # each was printed once, above
     print(
         f"Read {read.records} records from {len(read.files)} file(s): {len(read.papers)} papers"
         + (f", {len(read.problems)} problem(s) skipped" if read.problems else ""),

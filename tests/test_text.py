@@ -1,0 +1,29 @@
+"""Sentences, markers and tokens: the text handling every stage shares."""
+
+from __future__ import annotations
+
+from assistant.text import neutralize_markers, split_sentences
+
+
+def test_an_abstracts_own_reference_neither_cites_nor_splits_its_sentence() -> None:
+    abstract = (
+        "We build on prior work [7] and extend it to 12 languages. "
+        "Results improve by 3.5 points [2, 3]."
+    )
+    sentences = split_sentences(neutralize_markers(abstract))
+    assert sentences == [
+        "We build on prior work (ref 7) and extend it to 12 languages.",
+        "Results improve by 3.5 points (ref 2, 3).",
+    ]
+
+
+def test_scientific_abbreviations_and_decimals_end_no_sentence() -> None:
+    text = (
+        "Smith et al. report gains, e.g. on GLUE. Fig. 2 shows 0.5 vs. 1.5 points. "
+        "See Eq. 3 and no. 4 for details."
+    )
+    assert split_sentences(text) == [
+        "Smith et al. report gains, e.g. on GLUE.",
+        "Fig. 2 shows 0.5 vs. 1.5 points.",
+        "See Eq. 3 and no. 4 for details.",
+    ]
