@@ -206,3 +206,13 @@ def test_a_server_that_refuses_temperature_is_asked_again_without_it(served, ope
     assert answer(served).text == REPLY
     first, second = openai_server.requests
     assert "temperature" in first and "temperature" not in second
+
+
+def test_retries_are_announced_while_the_user_waits(
+    served, openai_server, monkeypatch, capsys
+) -> None:
+    for _ in range(2):
+        openai_server.queue_hang(seconds=3.0)
+    env = {"ASSISTANT_LLM_TIMEOUT": "0.3", "ASSISTANT_LLM_MAX_RETRIES": "1"}
+    code, _, err = cli(served, ["ask", "-"], QUESTION + "\n", monkeypatch, capsys, **env)
+    assert code == 1 and "retry 1 of 1" in err and "each of 2 tries" in err

@@ -289,6 +289,34 @@ TINY_EVAL = [
 ]
 
 
+def test_a_reasoning_models_thoughts_are_shown_apart_and_a_cut_answer_is_marked(
+    monkeypatch, tiny_env, openai_server
+) -> None:
+    from assistant.components import Components
+
+    monkeypatch.setattr(Components, "make_judge", lambda self, name: WordJudge())
+    at = app(
+        monkeypatch,
+        **tiny_env,
+        OPENAI_API_KEY=SECRET,
+        OPENAI_BASE_URL=openai_server.base_url,
+        ASSISTANT_ABSTAIN_SIMILARITY="-1",
+        ASSISTANT_ABSTAIN_COVERAGE="0",
+    )
+    openai_server.queue_text(
+        "Sparse attention reads long documents at linear cost [1].",
+        think="They ask about sparse attention; source [1] says linear cost.",
+        finish="length",
+    )
+    at.chat_input[0].set_value("What does sparse attention do for long documents?").run()
+    assert not at.exception, at.exception
+    body = next(m.value for m in at.chat_message[-1].markdown if "linear cost" in m.value)
+    assert "think" not in body and "They ask about" not in body  # the answer, not the thoughts
+    expander = next(e for e in at.main.expander if "reasoning" in e.label)
+    assert any("They ask about sparse attention" in m.value for m in expander.markdown)
+    assert any("Cut off" in w.value for w in at.chat_message[-1].warning)
+
+
 def test_evals_compares_two_reports_with_regressions_and_drill_down(
     monkeypatch, tmp_path: Path, tiny_env, real_embedder
 ) -> None:

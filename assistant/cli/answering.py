@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 from ..components import Components
 from ..errors import AssistantError
-from .options import add_index_option, opened_index, positive_int, queries, terminal_safe
+from .options import (
+    add_index_option,
+    announce_retries,
+    opened_index,
+    positive_int,
+    queries,
+    terminal_safe,
+)
 
 if TYPE_CHECKING:
     from ..answer import Answer
@@ -40,6 +47,7 @@ def run_ask(args: argparse.Namespace, components: Components) -> int:
     if not args.question.strip():
         raise AssistantError("the question is empty", "ask something, e.g. 'what is MLA?'")
     opened_index(components)
+    announce_retries()
     ok = True
     for question in queries(args.question, prompt="ask> "):
         ok = answer_turn(components, question, Conversation(), args) and ok
@@ -50,6 +58,7 @@ def run_chat(args: argparse.Namespace, components: Components) -> int:
     from ..types import Conversation
 
     index = opened_index(components)
+    announce_retries()
     conversation = Conversation()
     if sys.stdin.isatty():
         backend = components.backend

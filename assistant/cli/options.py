@@ -72,3 +72,25 @@ def terminal_safe(text: str) -> str:
     from ..corpus import strip_control
 
     return strip_control(text)
+
+
+def announce_retries() -> None:
+    """Say on stderr when the openai client retries a request: with the defaults a silent
+    model server costs three timeouts, and a user staring at nothing deserves to know."""
+    import logging
+
+    class RetryNotice(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if str(record.msg).startswith("Retrying request") and len(record.args or ()) == 3:
+                _, n, total = record.args  # type: ignore[misc]
+                print(
+                    f"… no answer from the model server yet; retry {n} of {total}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+    logger = logging.getLogger("openai._base_client")
+    if not any(isinstance(h, RetryNotice) for h in logger.handlers):
+        logger.addHandler(RetryNotice())
+        logger.setLevel(logging.INFO)
+        logger.propagate = False  # its other INFO lines are not for the user
