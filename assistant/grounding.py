@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import numpy as np
 
 from .chat_model import ChatModel, OpenAIChat
-from .errors import AssistantError
+from .errors import AssistantError, Problem
 from .prompts import defuse, load_prompt
 from .text import (
     content_words,
@@ -354,32 +354,42 @@ class PairRow:
 
 
 def read_pairs(path: Path) -> list[PairRow]:
-    """`{"id", "claim", "evidence"}` per line, blank lines skipped; the first bad line raises
-    an error naming the file, the line and the field, before any model is loaded."""
+    """`{"id", "claim", "evidence"}` per line, blank lines skipped. Every bad line is found
+    before any model is loaded, and all of them are reported at once, each as
+    `file:line: field: what is wrong`: an empty claim or evidence is bad input, not a 0.0."""
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise AssistantError(f"cannot read {path}: {exc}") from None
-    rows = []
+    rows, problems = [], []
     for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            row = json.loads(line)
-        except ValueError as exc:
-            raise AssistantError(f"{where}: not JSON ({exc})", JSONL_HINT) from None
-        if not isinstance(row, dict):
-            raise AssistantError(f"{where}: not a JSON object", JSONL_HINT)
-        for field, kinds in (("id", (str, int)), ("claim", (str,)), ("evidence", (str,))):
-            if field not in row:
-                raise AssistantError(f"{where}: field {field!r} is missing", JSONL_HINT)
-            value = row[field]
-            if not isinstance(value, kinds) or isinstance(value, bool):
-                kind = "a string or an integer" if field == "id" else "a string"
-                raise AssistantError(f"{where}: field {field!r} must be {kind}", JSONL_HINT)
-        rows.append(PairRow(row["id"], row["claim"], row["evidence"]))
+        if line.strip():
+            row, problem = pair_row(line, str(path), number)
+            rows += [row] if row else []
+            problems += [problem] if problem else []
+    if problems:
+        listed = "\n".join(f"  {p}" for p in problems)
+        raise AssistantError(f"{len(problems)} bad line(s) in {path}:\n{listed}", JSONL_HINT)
     return rows
+
+
+def pair_row(line: str, file: str, number: int) -> tuple[PairRow | None, Problem | None]:
+    try:
+        row = json.loads(line)
+    except ValueError as exc:
+        return None, Problem(file, number, "line", f"not JSON ({exc})")
+    if not isinstance(row, dict):
+        return None, Problem(file, number, "line", "not a JSON object")
+    for field, kinds in (("id", (str, int)), ("claim", (str,)), ("evidence", (str,))):
+        if field not in row:
+            return None, Problem(file, number, field, "missing")
+        value = row[field]
+        if not isinstance(value, kinds) or isinstance(value, bool):
+            kind = "a string or an integer" if field == "id" else "a string"
+            return None, Problem(file, number, field, f"must be {kind}")
+        if field != "id" and not value.strip():
+            return None, Problem(file, number, field, "empty: there is nothing to judge")
+    return PairRow(row["id"], row["claim"], row["evidence"]), None
 
 
 JSONL_HINT = 'one {"id": ..., "claim": "...", "evidence": "..."} object per line'

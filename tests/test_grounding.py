@@ -276,11 +276,11 @@ def test_judge_command_shape(
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ("{not json", ":2: not JSON"),
-        ('["a list"]', ":2: not a JSON object"),
-        ('{"id": "b", "claim": "x"}', ":2: field 'evidence' is missing"),
-        ('{"id": "b", "claim": 3, "evidence": "y"}', ":2: field 'claim' must be a string"),
-        ('{"id": null, "claim": "x", "evidence": "y"}', ":2: field 'id' must be"),
+        ("{not json", ":2: line: not JSON"),
+        ('["a list"]', ":2: line: not a JSON object"),
+        ('{"id": "b", "claim": "x"}', ":2: evidence: missing"),
+        ('{"id": "b", "claim": 3, "evidence": "y"}', ":2: claim: must be a string"),
+        ('{"id": null, "claim": "x", "evidence": "y"}', ":2: id: must be"),
     ],
 )
 def test_bad_pair_lines_name_file_line_and_field(
@@ -316,3 +316,27 @@ def test_judge_command_with_the_local_model(tmp_path: Path, capsys: pytest.Captu
         ("other", "not_supported"),
     ]
     assert all(set(r) == {"id", "score", "label"} and 0 <= r["score"] <= 1 for r in rows)
+
+
+def test_every_bad_pairs_line_is_reported_at_once(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "pairs.jsonl"
+    path.write_text(
+        '{"id": 1, "claim": "x", "evidence": "y"}\n'
+        '{"id": 2, "claim": "x"}\n'
+        '["not", "an", "object"]\n'
+        '{"id": 4, "claim": 5, "evidence": "y"}\n'
+        '{"id": 5, "claim": "  ", "evidence": "y"}\n'
+        '{"id": 6, "claim": "x", "evidence": ""}\n',
+        encoding="utf-8",
+    )
+    assert main(["judge", "--pairs", str(path)]) == 1  # before any model loads
+    err = capsys.readouterr().err
+    assert "5 bad line(s)" in err
+    for expected in (
+        f"{path}:2: evidence: missing",
+        f"{path}:3: line: not a JSON object",
+        f"{path}:4: claim: must be a string",
+        f"{path}:5: claim: empty",
+        f"{path}:6: evidence: empty",
+    ):
+        assert expected in err, expected
