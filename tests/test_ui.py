@@ -315,6 +315,11 @@ def test_a_reasoning_models_thoughts_are_shown_apart_and_a_cut_answer_is_marked(
     expander = next(e for e in at.main.expander if "reasoning" in e.label)
     assert any("They ask about sparse attention" in m.value for m in expander.markdown)
     assert any("Cut off" in w.value for w in at.chat_message[-1].warning)
+    # The grounding check's verdict on each sentence, with the evidence behind it.
+    check = next(e for e in at.main.expander if e.label.startswith("Grounding check"))
+    assert check.label == "Grounding check: 1 of 1 sentences supported"
+    assert any(m.value.startswith(":green-badge[supported]") for m in check.markdown)
+    assert any("linear cost" in c.value and "\\[1\\]" in c.value for c in check.caption)
 
 
 def test_evals_compares_two_reports_with_regressions_and_drill_down(

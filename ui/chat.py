@@ -90,9 +90,26 @@ def render_answer(turn: dict[str, Any]) -> None:
             f"{len(evidence.flags)} sentence(s) flagged: no citation, or the grounding judge "
             "found that the abstracts they cite don't support them. Check them."
         )
+    if evidence.check is not None and evidence.check.sentences:
+        render_verdicts(evidence)
     if turn.get("judge_failed"):
         st.caption("The grounding judge failed; only the citation check flagged sentences.")
     st.caption(common.footer(answer))
+
+
+def render_verdicts(evidence: AnswerEvidence) -> None:
+    """The grounding check's verdict on each sentence, with the source sentence behind it."""
+    assert evidence.check is not None
+    rows = evidence.check.sentences
+    unsupported = sum(not row.supported for row in rows)
+    label = f"Grounding check: {len(rows) - unsupported} of {len(rows)} sentences supported"
+    with st.expander(label, expanded=False):
+        for row in rows:
+            badge = ":green-badge[supported]" if row.supported else ":red-badge[not supported]"
+            st.markdown(f"{badge} {common.escape_md(row.text)}")
+            if row.evidence:
+                where = f"\\[{row.evidence_marker}\\] " if row.evidence_marker else ""
+                st.caption(f"{where}“{common.escape_md(row.evidence)}”")
 
 
 def ask(question: str) -> dict[str, Any]:
