@@ -216,3 +216,33 @@ def test_retries_are_announced_while_the_user_waits(
     env = {"ASSISTANT_LLM_TIMEOUT": "0.3", "ASSISTANT_LLM_MAX_RETRIES": "1"}
     code, _, err = cli(served, ["ask", "-"], QUESTION + "\n", monkeypatch, capsys, **env)
     assert code == 1 and "retry 1 of 1" in err and "each of 2 tries" in err
+
+
+def test_a_server_that_ignores_temperature_still_gives_a_repeatable_eval(
+    served, openai_server, tmp_path: Path
+) -> None:
+    """Replies that differ for the same request (temperature ignored): the eval stores the
+    first reply, so a re-run scores the same text and asks the server nothing."""
+    from conftest import WordJudge, write_jsonl
+
+    from assistant.components import Components
+    from assistant.evals import run_eval
+
+    settings, index, embedder = served
+    item = {"id": "single-001", "kind": "single", "question": QUESTION, "gold_titles": []}
+    dataset = write_jsonl(tmp_path / "sets" / "answers.jsonl", [item])
+    wiring = Components(settings, index=index, embedder=embedder, judge=WordJudge())
+    runs = []
+    openai_server.queue_text(REPLY, vary=True)  # one reply only: a second request would fail
+    for out in ("first", "second"):
+        report = run_eval(
+            settings,
+            dataset=dataset,
+            out_dir=tmp_path / out,
+            cache_dir=tmp_path / "cache",
+            components=wiring,
+        )
+        runs.append(report)
+    assert len(openai_server.requests) == 1
+    assert runs[0]["items"][0]["answer"] == runs[1]["items"][0]["answer"]
+    assert runs[0]["metrics"] == runs[1]["metrics"]
