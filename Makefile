@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/retrieval_seed.py
 	$(PY) benchmarks/retrieval_scifact.py
 	$(PY) benchmarks/speed.py
+	$(PY) benchmarks/index_repeatability.py
 	$(PY) benchmarks/answers.py
 	$(PY) benchmarks/summaries.py
 	$(PY) benchmarks/grounding.py
