@@ -79,7 +79,7 @@ class Components:
 
     @cached_property
     def judge(self) -> Judge:
-        """The local judge; `make_judge(settings, "llm")` asks the model instead."""
+        """The local judge; `make_judge("llm")` asks the model instead."""
         return self.make_judge("local")
 
     def make_judge(self, name: str) -> Judge:

@@ -76,11 +76,10 @@ class Judge(Protocol):
 JUDGES = ("local", "llm")
 
 
-def make_judge(settings: Settings, name: str, embedder: Embedder | None = None) -> Judge:
-    """The named judge. `embedder` is accepted for callers that hold one, but the local judge
-    embeds evidence sentences with its own shape-bucketed MiniLM (`SentenceEncoder`): the
-    shared embedder's bulk path would build oneDNN kernels for every batch shape, ~0.4 s per
-    pair instead of a few ms."""
+def make_judge(settings: Settings, name: str) -> Judge:
+    """The named judge. The local judge embeds evidence sentences with its own shape-bucketed
+    MiniLM (`SentenceEncoder`), not the shared embedder: that one's bulk path would build
+    oneDNN kernels for every batch shape, ~0.4 s per pair instead of a few ms."""
     if name == "local":
         return LocalJudge(precision=settings.embed_precision)
     if name == "llm":
