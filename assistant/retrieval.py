@@ -17,7 +17,7 @@ Around that core, each a setting that benchmarks/retrieval_hard.py measures agai
 the plain hybrid on the short-query and multi-paper sets:
 - a short query (at most `short_query_words` words) can weigh dense more
   (`short_dense_boost`);
-- each retriever's candidates can hold at most `max_chunks_per_paper` chunks of one
+- each retriever's candidates hold at most `max_chunks_per_paper` (3) chunks of one
   paper, so a paper of many chunks can't crowd the others out of the candidates;
 - a multi-part question ("how do A compare with B", "X, Y or Z") can be searched part
   by part too, the parts' rankings fused with the whole question's (`split_questions`);

@@ -103,8 +103,10 @@ class Settings(BaseSettings):
     part_weight: float = Field(
         0.5, ge=0, description="The parts' combined weight against the whole question's 1."
     )
+    # 3: no seed paper has more (the cap changes nothing there), while a record cut at
+    # corpus.MAX_ABSTRACT_TOKENS has ~21 chunks that would otherwise crowd out others.
     max_chunks_per_paper: int = Field(
-        0,
+        3,
         ge=0,
         description="Chunks one paper may take of a retriever's candidates (0: no cap).",
     )
