@@ -13,16 +13,17 @@ it barely prefers. On SciFact's training claims, at the default settings, it
 gives nDCG@10 0.739 against 0.717 for RRF with k=60
 (benchmarks/retrieval_scifact.py).
 
-Around that core, each a setting that benchmarks/retrieval_hard.py measures against
-the plain hybrid on the short-query and multi-paper sets:
-- a short query (at most `short_query_words` words) can weigh dense more
-  (`short_dense_boost`);
+Around that core (benchmarks/retrieval_hard.py measures each piece against the plain
+hybrid on the short-query and multi-paper sets):
+- a short query (at most `short_query_words` words) weighs dense more
+  (`short_dense_boost`): a researcher's few words often share none with the abstract;
 - each retriever's candidates hold at most `max_chunks_per_paper` (3) chunks of one
   paper, so a paper of many chunks can't crowd the others out of the candidates;
-- a multi-part question ("how do A compare with B", "X, Y or Z") can be searched part
-  by part too, the parts' rankings fused with the whole question's (`split_questions`);
-- pseudo-relevance feedback for short queries (RM3 over the top fused papers,
-  `prf_docs`) and a BM25 ranking of the titles alone (`title_weight`).
+- off by default, because they did not help: searching each part of a multi-part
+  question ("how do A compare with B", "X, Y or Z") too and fusing the parts' rankings
+  with the whole question's (`split_questions`), pseudo-relevance feedback for short
+  queries (RM3 over the top fused papers, `prf_docs`) and a BM25 ranking of the titles
+  alone (`title_weight`).
 """
 
 from __future__ import annotations
@@ -156,7 +157,7 @@ def retrieve(
     short_boost: bool = True,
 ) -> Retrieval:
     """The query's top k papers. `short_boost=False` weighs (and expands) a short query like
-    any other."""
+    any other: a summary's topic, whose relevance threshold was calibrated on equal weights."""
     settings = index.settings
     k = k or settings.top_k
     query = " ".join(query.split())
