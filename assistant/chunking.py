@@ -11,10 +11,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from .errors import AssistantError
 from .tokens import use_offline_tiktoken
 from .types import Chunk, Paper
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 MODEL_MAX_TOKENS = 256  # MiniLM's max_seq_length, [CLS] and [SEP] included
 SPECIAL_TOKENS = 2
@@ -25,12 +29,41 @@ TokenCounter = Callable[[str], int]
 
 
 @lru_cache(maxsize=1)
-def minilm_token_counter() -> TokenCounter:
-    """Counts with the model's own tokenizer (the Rust `tokenizers` package: no torch needed)."""
+def _tokenizer() -> Tokenizer:
+    """The model's own tokenizer (the Rust `tokenizers` package: no torch needed)."""
     from .embeddings import minilm_tokenizer
 
-    tokenizer = minilm_tokenizer()
+    return minilm_tokenizer()
+
+
+@lru_cache(maxsize=1)
+def minilm_token_counter() -> TokenCounter:
+    """Counts with the model's own tokenizer."""
+    tokenizer = _tokenizer()
     return lambda text: len(tokenizer.encode(text, add_special_tokens=False).ids)
+
+
+def truncate_to_tokens(text: str, max_tokens: int, max_chars: int) -> tuple[str, str] | None:
+    """The text cut at a space to at most `max_tokens` MiniLM word pieces and `max_chars`
+    characters, with the limit it was over ("4,000 tokens"); None when it fits both.
+
+    Only the first `max_chars` characters are ever tokenised, so a 5 MB record costs
+    what 100 kB does. A word piece spans at least one character, so a text no longer
+    than `max_tokens` characters fits without being tokenised at all.
+    """
+    if len(text) <= max_tokens:
+        return None
+    window = text[:max_chars]
+    encoding = _tokenizer().encode(window, add_special_tokens=False)
+    if len(encoding.ids) > max_tokens:
+        window = window[: encoding.offsets[max_tokens][0]]  # where the first piece over starts
+        limit = f"{max_tokens:,} tokens"
+    elif len(text) > max_chars:  # few pieces in many characters: one endless "word"
+        limit = f"{max_chars:,} characters"
+    else:
+        return None
+    space = window.rfind(" ")  # don't end inside a word
+    return (window[:space] if space > 0 else window).rstrip(), limit
 
 
 def chunk_paper(

@@ -35,6 +35,13 @@ DATE_HEADER = re.compile(
     r"^(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]* \d{1,2}(, \d{4})?$", re.IGNORECASE
 )
 MAX_TITLE_CHARS = 500
+# One record's abstract is cut to this many MiniLM word pieces (and characters), so
+# that a pasted book or a broken export costs seconds, not hours, and can't fill the
+# index with one paper's chunks. Generous on purpose: the longest seed abstract has
+# 436 word pieces and the longest SciFact abstract 1,921, so no real abstract comes
+# near it; 4,000 word pieces is about 3,000 words and 21 chunks (a second to embed).
+MAX_ABSTRACT_TOKENS = 4000
+MAX_ABSTRACT_CHARS = 25 * MAX_ABSTRACT_TOKENS  # ~5x the characters 4,000 pieces take in prose
 # Two listings' abstracts this alike (word 5-shingle Jaccard) are revisions of one
 # paper. On the seed corpus the renamed paper scores 0.61 and the next pair 0.08.
 NEAR_DUPLICATE_JACCARD = 0.4
@@ -125,16 +132,29 @@ def read_file(path: Path) -> tuple[list[Record], list[Problem]]:
     text = strip_control(text)
     suffix = path.suffix.lower()
     if suffix in LISTING_SUFFIXES:
-        return read_listing(text, name)
-    if suffix in JSONL_SUFFIXES:
-        return read_jsonl(text, name)
-    if suffix in CSV_SUFFIXES:
-        return read_csv(text, name)
-    return [], [
-        Problem(
-            name, None, "file", f"unknown format {suffix!r}: expected .txt listing, .jsonl or .csv"
-        )
-    ]
+        records, problems = read_listing(text, name)
+    elif suffix in JSONL_SUFFIXES:
+        records, problems = read_jsonl(text, name)
+    elif suffix in CSV_SUFFIXES:
+        records, problems = read_csv(text, name)
+    else:
+        message = f"unknown format {suffix!r}: expected .txt listing, .jsonl or .csv"
+        return [], [Problem(name, None, "file", message)]
+    return records, problems + cap_abstracts(records)
+
+
+def cap_abstracts(records: list[Record]) -> list[Problem]:
+    """Cut every abstract over MAX_ABSTRACT_TOKENS; each cut is a Problem, the record is kept."""
+    from .chunking import truncate_to_tokens
+
+    problems = []
+    for record in records:
+        cut = truncate_to_tokens(record.abstract, MAX_ABSTRACT_TOKENS, MAX_ABSTRACT_CHARS)
+        if cut is not None:
+            record.abstract, limit = cut
+            message = f"longer than {limit}, truncated"
+            problems.append(Problem(record.file, record.line, "abstract", message, kept=True))
+    return problems
 
 
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")

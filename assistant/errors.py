@@ -41,6 +41,7 @@ class Problem:
     line: int | None
     field: str
     message: str
+    kept: bool = False  # the record was kept as repaired (a truncated abstract), not skipped
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file

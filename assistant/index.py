@@ -10,6 +10,7 @@ in `store.py`, the derived paper table and BM25 index in `snapshot.py`.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -30,6 +31,7 @@ from .store import (
 from .types import Paper
 
 if TYPE_CHECKING:
+    import bm25s
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
 
@@ -86,24 +88,32 @@ class PaperIndex:
         return self.snapshot.papers
 
     def dense(
-        self, vector: np.ndarray, n: int, allowed: set[str] | None = None
+        self,
+        vector: np.ndarray,
+        n: int,
+        allowed: set[str] | None = None,
+        per_paper: int = 0,
     ) -> list[tuple[str, float]]:
-        """Chunk ids with cosine similarity, best first."""
+        """Chunk ids with cosine similarity, best first; with `per_paper`, at most that many
+        chunks of any one paper, so a paper of many chunks can't fill the candidates."""
         total = len(self.snapshot.chunk_ids)
         if total == 0 or (allowed is not None and not allowed):
             return []
+        # Enough results that n remain once each paper's chunks beyond the cap are dropped.
+        fetch = n + self.snapshot.excess_chunks(per_paper) if per_paper else n
         where = {"paper_id": {"$in": sorted(allowed)}} if allowed is not None else None
         with server_errors(self.settings):
             result = self.collection.query(
                 query_embeddings=[vector.tolist()],
-                n_results=min(n, total),
+                n_results=min(fetch, total),
                 where=where,  # type: ignore[arg-type]
                 include=["distances"],  # type: ignore[list-item]
             )
-        return [
+        ranked = [
             (cid, 1.0 - dist)
             for cid, dist in zip(result["ids"][0], result["distances"][0], strict=True)  # type: ignore[index]
         ]
+        return cap_per_paper(ranked, self.snapshot.paper_of, per_paper, n)
 
     def vectors(self, chunk_ids: list[str]) -> np.ndarray:
         """The stored embeddings of these chunks, in this order: nothing is re-embedded."""
@@ -115,20 +125,69 @@ class PaperIndex:
         return np.asarray([by_id[c] for c in chunk_ids], dtype=np.float32)
 
     def lexical(
-        self, terms: list[str], n: int, allowed: set[str] | None = None
+        self,
+        terms: list[str] | dict[str, float],
+        n: int,
+        allowed: set[str] | None = None,
+        per_paper: int = 0,
     ) -> list[tuple[str, float]]:
         """Chunk ids with BM25 scores for the query's terms (`text.query_terms`), best first;
-        chunks without a query term are left out."""
+        chunks without a query term are left out. Terms given with weights (pseudo-relevance
+        feedback) score as the weighted sum of each term's BM25 score."""
         snap = self.snapshot
         if snap.bm25 is None:
             return []
-        vocab = snap.bm25.vocab_dict
-        tokens = [t for t in terms if t in vocab]
-        if not tokens:
+        scores = weighted_scores(snap.bm25, terms)
+        if scores is None:
             return []
-        scores = snap.bm25.get_scores(tokens)
         if allowed is not None:
             mask = np.fromiter((p in allowed for p in snap.chunk_papers), bool, len(scores))
             scores = np.where(mask, scores, 0.0)
+        fetch = n + snap.excess_chunks(per_paper) if per_paper else n
+        top = np.argsort(-scores, kind="stable")[:fetch]
+        ranked = [(snap.chunk_ids[i], float(scores[i])) for i in top if scores[i] > 0]
+        return cap_per_paper(ranked, snap.paper_of, per_paper, n)
+
+    def titles(
+        self, terms: list[str], n: int, allowed: set[str] | None = None
+    ) -> list[tuple[str, float]]:
+        """Paper ids with the BM25 score of the query's terms against the titles alone."""
+        ids, bm25 = self.snapshot.title_index
+        scores = weighted_scores(bm25, terms) if bm25 is not None else None
+        if scores is None:
+            return []
+        if allowed is not None:
+            mask = np.fromiter((p in allowed for p in ids), bool, len(scores))
+            scores = np.where(mask, scores, 0.0)
         top = np.argsort(-scores, kind="stable")[:n]
-        return [(snap.chunk_ids[i], float(scores[i])) for i in top if scores[i] > 0]
+        return [(ids[i], float(scores[i])) for i in top if scores[i] > 0]
+
+
+def weighted_scores(bm25: bm25s.BM25, terms: list[str] | dict[str, float]) -> np.ndarray | None:
+    """BM25 scores of every document; None when no term is in the vocabulary."""
+    vocab = bm25.vocab_dict
+    if isinstance(terms, dict):
+        weights = {t: w for t, w in terms.items() if t in vocab and w > 0}
+        if not weights:
+            return None
+        return sum(w * bm25.get_scores([t]) for t, w in weights.items())  # type: ignore[return-value]
+    tokens = [t for t in terms if t in vocab]
+    return bm25.get_scores(tokens) if tokens else None
+
+
+def cap_per_paper(
+    ranked: list[tuple[str, float]], paper_of: dict[str, str], per_paper: int, n: int
+) -> list[tuple[str, float]]:
+    """The first n of the ranking, skipping a paper's chunks beyond its first `per_paper`."""
+    if not per_paper:
+        return ranked[:n]
+    taken: Counter[str] = Counter()
+    kept = []
+    for chunk_id, score in ranked:
+        paper_id = paper_of.get(chunk_id, chunk_id)
+        if taken[paper_id] < per_paper:
+            taken[paper_id] += 1
+            kept.append((chunk_id, score))
+            if len(kept) == n:
+                break
+    return kept

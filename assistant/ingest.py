@@ -276,7 +276,7 @@ def plan_ingest(collection: Collection, read: CorpusRead, roots: list[Path]) -> 
     """
     plan = IngestPlan()
     roots = [r.resolve() for r in roots]
-    troubled_files = {p.file for p in read.problems}
+    troubled_files = {p.file for p in read.problems if not p.kept}  # a record was skipped
     stored = stored_state(collection)
     incoming = {p.paper_id: p for p in read.papers}
     for paper_id, (content_hash, chunk_ids, old) in stored.items():

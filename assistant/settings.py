@@ -76,6 +76,46 @@ class Settings(BaseSettings):
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant (fusion=rrf).")
     dense_weight: float = Field(1.0, ge=0, description="Weight of the dense retriever in fusion.")
     bm25_weight: float = Field(1.0, ge=0, description="Weight of the BM25 retriever in fusion.")
+    short_query_words: int = Field(
+        12, ge=0, description="A query of at most this many words counts as short."
+    )
+    # Short queries (a researcher's few words) lean on dense: on the tune half of
+    # evals/datasets/retrieval_short.jsonl 1.5 lifts MRR@5 on 11 queries and lowers it on 2
+    # (benchmarks/retrieval_hard.py); SciFact's claims move both ways about equally.
+    short_dense_boost: float = Field(
+        1.5, ge=0, description="A short query's dense weight is dense_weight times this."
+    )
+    prf_docs: int = Field(
+        0,
+        ge=0,
+        description="Pseudo-relevance feedback for short queries: expand the BM25 query with "
+        "terms of this many top fused papers (0: off).",
+    )
+    prf_terms: int = Field(10, ge=1, description="Expansion terms added by feedback.")
+    prf_weight: float = Field(
+        0.5, ge=0, le=1, description="The expansion terms' share of the BM25 query (RM3's 1 - λ)."
+    )
+    title_weight: float = Field(
+        0.0, ge=0, description="Weight of a title-only BM25 ranking in fusion (0: off)."
+    )
+    # Off: on the tune half of retrieval_multi.jsonl it finds more gold papers (0.794 ->
+    # 0.819 in the top 10) but not on the test half (0.756 either way), it makes two
+    # answerable questions of benchmarks/answers.py abstain, and each part is one more search.
+    split_questions: bool = Field(
+        False,
+        description="Retrieve each part of a multi-part question ('compare X with Y', "
+        "'X, Y or Z') as well as the whole, and fuse.",
+    )
+    part_weight: float = Field(
+        0.5, ge=0, description="The parts' combined weight against the whole question's 1."
+    )
+    # 3: no seed paper has more (the cap changes nothing there), while a record cut at
+    # corpus.MAX_ABSTRACT_TOKENS has ~21 chunks that would otherwise crowd out others.
+    max_chunks_per_paper: int = Field(
+        3,
+        ge=0,
+        description="Chunks one paper may take of a retriever's candidates (0: no cap).",
+    )
 
     # Answering.
     llm: Literal["auto", "openai", "extractive"] = Field(

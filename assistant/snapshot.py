@@ -13,7 +13,7 @@ import re
 import shutil
 import tempfile
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,6 +38,7 @@ class Snapshot:
     chunk_papers: list[str]
     chunk_texts: list[str]
     bm25: bm25s.BM25 | None = None
+    _excess: dict[int, int] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @cached_property
     def paper_of(self) -> dict[str, str]:
@@ -46,6 +47,34 @@ class Snapshot:
     @cached_property
     def text_of(self) -> dict[str, str]:
         return dict(zip(self.chunk_ids, self.chunk_texts, strict=True))
+
+    @cached_property
+    def first_chunk(self) -> dict[str, str]:
+        """Each paper's first chunk (the one that stands for it where no chunk matched)."""
+        first: dict[str, str] = {}
+        for chunk_id, paper_id in zip(self.chunk_ids, self.chunk_papers, strict=True):
+            first.setdefault(paper_id, chunk_id)
+        return first
+
+    @cached_property
+    def chunk_counts(self) -> Counter[str]:
+        return Counter(self.chunk_papers)
+
+    def excess_chunks(self, per_paper: int) -> int:
+        """How many chunks lie beyond `per_paper` of their paper, over the whole index: what a
+        retriever must fetch beyond n to keep n once each paper is capped."""
+        if per_paper not in self._excess:
+            counts = self.chunk_counts.values()
+            self._excess[per_paper] = sum(max(0, count - per_paper) for count in counts)
+        return self._excess[per_paper]
+
+    @cached_property
+    def title_index(self) -> tuple[list[str], bm25s.BM25 | None]:
+        """A BM25 index of the titles alone (every title a paper is known by), one per paper.
+        Built on first use: it takes well under a second even for SciFact's 5,183 papers."""
+        ids = [pid for pid in self.papers if pid in self.first_chunk]
+        texts = [" ".join([self.papers[i].title, *self.papers[i].aliases]) for i in ids]
+        return ids, build_bm25(texts) if texts else None
 
     @cached_property
     def paper_terms(self) -> dict[str, frozenset[str]]:

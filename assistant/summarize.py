@@ -156,7 +156,8 @@ def retrieve_on_topic(
     settings: Settings, topic: str, index: PaperIndex, embedder: Embedder, max_papers: int
 ) -> list[Hit]:
     """Retrieve broadly for the topic; a topic the corpus doesn't cover is a TopicError."""
-    retrieval = retrieve(index, embedder, topic, k=max(3 * max_papers, 30))
+    # Equal weights for a short topic too: summary_min_score was calibrated on them.
+    retrieval = retrieve(index, embedder, topic, k=max(3 * max_papers, 30), short_boost=False)
     hits = retrieval.hits
     relevance = relevance_of(index, retrieval)
     if not hits or relevance.too_low(settings):

@@ -212,7 +212,21 @@ def main(argv: list[str] | None = None) -> int:
 
 def retrieval_settings(index: PaperIndex) -> dict[str, object]:
     """The settings that shape a search, and the BM25 parameters the loaded index was built with."""
-    fields = ("top_k", "candidates", "fusion", "rrf_k", "dense_weight", "bm25_weight")
+    fields = (
+        "top_k",
+        "candidates",
+        "fusion",
+        "rrf_k",
+        "dense_weight",
+        "bm25_weight",
+        "short_query_words",
+        "short_dense_boost",
+        "split_questions",
+        "part_weight",
+        "max_chunks_per_paper",
+        "prf_docs",
+        "title_weight",
+    )
     used = {name: getattr(index.settings, name) for name in fields if hasattr(index.settings, name)}
     bm25 = index.snapshot.bm25
     if bm25 is not None:

@@ -64,3 +64,19 @@ def test_a_very_long_title_is_shortened_in_the_chunks_only() -> None:
     assert paper.title == "word " * 300  # the paper keeps its full title
     bodies = "".join(c.text.split("\n", 1)[1] for c in chunks).replace(" ", "")
     assert bodies == paper.abstract.replace(" ", "")  # and the abstract is whole
+
+
+def test_truncate_to_tokens_cuts_at_a_word_and_only_when_over() -> None:
+    from assistant.chunking import truncate_to_tokens
+
+    count = minilm_token_counter()
+    assert truncate_to_tokens("A short abstract.", 10, 1000) is None
+    fits = "word " * 50
+    assert truncate_to_tokens(fits, 100, 10_000) is None  # longer than 100 characters, 50 pieces
+    text = "Quantization of transformers reduces memory footprints considerably. " * 200
+    cut, limit = truncate_to_tokens(text, 300, 100_000)
+    assert limit == "300 tokens" and count(cut) <= 300 < count(text)
+    assert text.startswith(cut) and text[len(cut)] == " "  # ends at a word's end
+    # One endless "word" is a single [UNK] piece: the character limit still holds.
+    cut, limit = truncate_to_tokens("x" * 50_000, 300, 1_000)
+    assert (len(cut), limit) == (1_000, "1,000 characters")

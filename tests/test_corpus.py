@@ -188,3 +188,29 @@ def test_bad_lines_cost_only_themselves(tmp_path: Path) -> None:
     assert sorted(p.paper_id for p in read.papers) == ["1", "2"]
     assert [(p.line, p.field) for p in read.problems] == [(2, "json")]
     assert good.exists()
+
+
+def test_a_giant_abstract_is_kept_truncated_with_a_warning(tmp_path: Path) -> None:
+    import time
+
+    from assistant.chunking import minilm_token_counter
+    from assistant.corpus import MAX_ABSTRACT_TOKENS
+
+    path = write_jsonl(
+        tmp_path / "dump.jsonl",
+        [
+            {"id": "ok", "title": "A normal paper", "abstract": ABSTRACT},
+            {"id": "big", "title": "A pasted book", "abstract": ("Chapter one. " * 400_000)},
+        ],
+    )
+    assert path.stat().st_size > 5_000_000
+    started = time.perf_counter()
+    read = read_corpus([path])
+    assert time.perf_counter() - started < 10  # ~0.5 s: only the first 100 kB is tokenised
+    [problem] = read.problems
+    assert str(problem) == f"{path}:2: abstract: longer than 4,000 tokens, truncated"
+    assert problem.kept
+    papers = {p.paper_id: p for p in read.papers}
+    assert papers["ok"].abstract == ABSTRACT
+    assert minilm_token_counter()(papers["big"].abstract) <= MAX_ABSTRACT_TOKENS
+    assert papers["big"].abstract.startswith("Chapter one. Chapter one.")

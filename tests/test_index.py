@@ -63,3 +63,25 @@ def test_concurrent_cold_opens_never_crash(settings, corpus, fake_embedder) -> N
             opened = list(pool.map(lambda _: PaperIndex.open(settings), range(4)))
         assert all(len(index.papers) == 6 for index in opened)
     assert len(PaperIndex.open(settings).papers) == 6
+
+
+def test_weighted_terms_titles_and_the_chunk_cap(settings, corpus, fake_embedder) -> None:
+    from assistant.index import cap_per_paper
+
+    run_ingest(settings, [corpus], fake_embedder)
+    index = PaperIndex.open(settings)
+    plain = dict(index.lexical(["protein", "fold"], 10))
+    weighted = dict(index.lexical({"protein": 2.0, "fold": 2.0, "absent": 5.0}, 10))
+    assert weighted.keys() == plain.keys()
+    assert all(weighted[c] == pytest.approx(2 * plain[c], rel=1e-5) for c in plain)
+    assert index.lexical({"absent": 1.0}, 10) == []
+    # The title index: "quantiz" is in a1's title; b0's abstract repeats "protein" but so
+    # does its title, so both title searches find their paper first.
+    assert index.titles(["quantiz"], 5)[0][0] == "a1"
+    assert index.titles(["protein"], 5)[0][0] == "b0"
+    assert index.snapshot.first_chunk["a1"] == "a1#0"
+
+    paper_of = {"x#0": "x", "x#1": "x", "x#2": "x", "y#0": "y"}
+    ranked = [("x#0", 0.9), ("x#1", 0.8), ("x#2", 0.7), ("y#0", 0.6)]
+    assert cap_per_paper(ranked, paper_of, 2, 3) == [("x#0", 0.9), ("x#1", 0.8), ("y#0", 0.6)]
+    assert cap_per_paper(ranked, paper_of, 0, 3) == ranked[:3]

@@ -268,3 +268,58 @@ def test_two_concurrent_ingests_embed_the_corpus_once(settings, corpus) -> None:
         t.join(timeout=60)
     chunks = len(PaperIndex.open(settings).snapshot.chunk_ids)
     assert sorted(e.embedded for e in embedders) == [0, chunks]
+
+
+def test_a_giant_record_is_capped_and_the_other_papers_still_rank(
+    settings, corpus, fake_embedder, capsys
+) -> None:
+    """A 5 MB abstract made of one topic's words: truncated at read, its chunks capped in
+    the candidates, so dense search still finds the paper on that topic."""
+    import time
+
+    from conftest import components_with
+
+    words = "attention sparsity long context windows. "
+    giant = write_jsonl(
+        corpus / "giant.jsonl",
+        [{"id": "giant", "title": "Everything", "abstract": words * 125_000}],
+    )
+    assert giant.stat().st_size > 5_000_000
+    started = time.perf_counter()
+    args = ["ingest", str(corpus), "--quiet", "--index", str(settings.index_dir)]
+    assert main(args, make_components=components_with(fake_embedder)) == 0
+    assert time.perf_counter() - started < 60  # ~3 s here; uncapped it would be 20,000 chunks
+    err = capsys.readouterr().err
+    assert f"warning: {giant}:1: abstract: longer than 4,000 tokens, truncated" in err
+    assert "1 truncated" in err and "skipped" not in err
+
+    index = PaperIndex.open(settings)
+    assert len(index.papers) == 7
+    chunks = index.snapshot.chunk_counts["giant"]
+    assert 10 < chunks < 30  # 4,000 word pieces in chunks of up to 256
+    # Every giant chunk is closer to the query than a0 is; with candidates for 2 papers
+    # (4 x k = 8 chunks), uncapped they would all be the giant's.
+    small = settings.model_copy(update={"candidates": 1})
+    query = "attention sparsity long context windows"
+
+    def dense_top(per_paper: int) -> list[str]:
+        index.settings = small.model_copy(update={"max_chunks_per_paper": per_paper})
+        return [h.paper.paper_id for h in search(index, fake_embedder, query, k=2, mode="dense")]
+
+    assert dense_top(3) == ["giant", "a0"]
+    assert dense_top(0) == ["giant"]  # what the cap prevents
+
+
+def test_a_truncated_record_does_not_keep_deleted_papers(settings, tmp_path, fake_embedder) -> None:
+    """Only a skipped record makes its file 'troubled' (papers it lost are kept, in case the
+    bad line was one of them); a truncated one was read, so removals still delete."""
+    rows = paper_rows("a", TOPICS[:2])
+    path = write_jsonl(tmp_path / "p" / "a.jsonl", rows)
+    run_ingest(settings, [path.parent], fake_embedder)
+    big = {"id": "big", "title": "Big", "abstract": "many words here " * 3000}
+    write_jsonl(path, [rows[0], big])
+    read = read_corpus([path.parent])
+    assert [p.kept for p in read.problems] == [True]
+    report = run_ingest(settings, [path.parent], fake_embedder)
+    assert (report.deleted, report.kept_despite_problems) == (1, 0)
+    assert "a1" not in PaperIndex.open(settings).papers

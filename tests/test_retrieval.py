@@ -111,7 +111,9 @@ def test_hybrid_finds_what_dense_alone_misses(settings, tmp_path: Path, real_emb
         [{"id": i, "title": t, "abstract": a} for i, t, a in FIXTURE],
     )
     ingest(settings, read_corpus([path]), [path], real_embedder, progress=False)
-    index = PaperIndex.open(settings)
+    # Equal weights: a short query like this one leans on dense by default
+    # (short_dense_boost), which on six papers is enough to side with dense here.
+    index = PaperIndex.open(settings.model_copy(update={"short_dense_boost": 1.0}))
 
     def top(mode: str) -> str:
         query = "running LLMs on phones cheaply"
@@ -119,3 +121,83 @@ def test_hybrid_finds_what_dense_alone_misses(settings, tmp_path: Path, real_emb
 
     assert top("dense") == "near"
     assert top("hybrid") == "gold"
+
+
+def test_question_parts() -> None:
+    from assistant.retrieval import question_parts
+
+    assert question_parts(
+        "How do methods that prune attention heads compare with methods that quantize weights?"
+    ) == ["How do methods that prune attention heads", "methods that quantize weights?"]
+    # Items after the first keep the words before the list; a leading setting goes in all.
+    assert question_parts(
+        "For machine translation, which papers use a pretrained encoder, a language-model prior "
+        "or prompting of large models?"
+    ) == [
+        "machine translation which papers use a pretrained encoder",
+        "machine translation which papers use a pretrained encoder a language-model prior",
+        "machine translation which papers use a pretrained encoder prompting of large models?",
+    ]
+    # Single words are glued until a piece has two subject terms; one thing has no parts.
+    assert question_parts("Which papers control the truthfulness, toxicity or bias?") == [
+        "Which papers control the truthfulness",
+        "Which papers control the truthfulness toxicity bias?",
+    ]
+    assert question_parts("Which papers build speech recognition for rare languages?") == []
+    # A comma without "or"/"and" sets off a clause; what "rather than" names is not wanted.
+    assert question_parts("Can a model skip layers, exiting early on easy tokens?") == []
+    assert question_parts(
+        "Which suites test LLMs in many languages rather than English, or across cultures?"
+    ) == [
+        "Which suites test LLMs in many languages",
+        "Which suites test LLMs in many languages across cultures?",
+    ]
+
+
+def test_feedback_query_mixes_the_query_with_the_feedback_terms() -> None:
+    from assistant.retrieval import feedback_query
+
+    query = feedback_query(
+        ["spike", "llm"],
+        ["Spiking neurons convert networks. Spiking networks save energy.", "Energy use."],
+        [2.0, 1.0],
+        n_terms=2,
+        weight=0.4,
+    )
+    assert query["spike"] == pytest.approx(0.3) and query["llm"] == pytest.approx(0.3)
+    expansion = {t: w for t, w in query.items() if t not in ("spike", "llm")}
+    assert len(expansion) == 2 and sum(expansion.values()) == pytest.approx(0.4)
+    assert "energi" in expansion  # in both texts: the most votes
+
+
+def test_a_comparison_question_retrieves_both_sides(settings, corpus, fake_embedder) -> None:
+    from conftest import run_ingest
+
+    from assistant.retrieval import question_parts
+
+    run_ingest(settings, [corpus], fake_embedder)
+    question = (
+        "How do methods for protein structure folding with transformers compare with methods "
+        "for reward preference models of dialogue agents?"
+    )
+    index = PaperIndex.open(settings.model_copy(update={"split_questions": True}))
+    hits = search(index, fake_embedder, question, k=2)
+    assert {h.paper.paper_id for h in hits} == {"b0", "b1"}
+    assert fake_embedder.calls[-1] == len(question_parts(question)) == 2  # one batch
+
+
+def test_short_queries_lean_on_dense_unless_told_not_to(settings, corpus, fake_embedder) -> None:
+    from conftest import run_ingest
+
+    run_ingest(settings, [corpus], fake_embedder)
+    query = "cache attention quantization"
+    leaning = PaperIndex.open(settings.model_copy(update={"short_dense_boost": 3.0}))
+    level = PaperIndex.open(settings.model_copy(update={"short_dense_boost": 1.0}))
+
+    def scores(index: PaperIndex, **kw) -> list[tuple[str, float]]:
+        return [
+            (h.paper.paper_id, round(h.score, 6)) for h in search(index, fake_embedder, query, **kw)
+        ]
+
+    assert scores(leaning) != scores(level)
+    assert scores(leaning, short_boost=False) == scores(level)

@@ -159,10 +159,11 @@ def show_problems(problems: list[Any], limit: int = 50) -> None:
         where = display_path(p.file) + (f":{p.line}" if p.line else "")
         lines.append(f"- `{code_safe(where)}`: {escape_md(p.field)}: {escape_md(p.message)}")
     more = f"\n\n… and {len(problems) - limit} more" if len(problems) > limit else ""
+    kept = sum(bool(getattr(p, "kept", False)) for p in problems)
+    counts = [f"{len(problems) - kept} problem(s) skipped"] if len(problems) > kept else []
+    counts += [f"{kept} record(s) truncated and kept"] if kept else []
     st.warning(
-        f"**{len(problems)} problem(s) skipped** (the rest was ingested):\n\n"
-        + "\n".join(lines)
-        + more,
+        f"**{', '.join(counts)}** (the rest was ingested):\n\n" + "\n".join(lines) + more,
         icon=":material/warning:",
     )
 

@@ -54,12 +54,16 @@ def run_ingest(args: argparse.Namespace, components: Components) -> int:
     roots = args.paths or [settings.data_dir]
     read = read_corpus(roots)
     for problem in read.problems:
-        print(f"{'error' if args.strict else 'skipped'}: {problem}", file=sys.stderr)
+        label = "error" if args.strict else "warning" if problem.kept else "skipped"
+        print(f"{label}: {problem}", file=sys.stderr)
     if read.problems and args.strict:
         raise CorpusError(read.problems, listed=True)  # each was printed once, above
+    skipped = sum(not p.kept for p in read.problems)
+    truncated = len(read.problems) - skipped
     print(
         f"Read {read.records} records from {len(read.files)} file(s): {len(read.papers)} papers"
-        + (f", {len(read.problems)} problem(s) skipped" if read.problems else ""),
+        + (f", {skipped} problem(s) skipped" if skipped else "")
+        + (f", {truncated} truncated" if truncated else ""),
         file=sys.stderr,
     )
     try:
