@@ -15,8 +15,9 @@ gives nDCG@10 0.739 against 0.717 for RRF with k=60
 
 Around that core (benchmarks/retrieval_hard.py measures each piece against the plain
 hybrid on the short-query and multi-paper sets):
-- a short query (at most `short_query_words` words) weighs dense more
-  (`short_dense_boost`): a researcher's few words often share none with the abstract;
+- a short query (at most `short_query_words` words) can weigh dense more
+  (`short_dense_boost`, 1.0 by default: 1.5 helps short queries a little and costs a
+  multi-paper question, so it waits for a reranker to be measured beside it);
 - each retriever's candidates hold at most `max_chunks_per_paper` (3) chunks of one
   paper, so a paper of many chunks can't crowd the others out of the candidates;
 - off by default, because they did not help: searching each part of a multi-part
