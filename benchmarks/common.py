@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import sys
+from functools import lru_cache
 from pathlib import Path
+
+import numpy as np
 
 from assistant.components import Components
 from assistant.corpus import read_corpus
@@ -26,3 +29,15 @@ def open_index(corpus: Path, settings: Settings, embedder: Embedder | None = Non
     report = ingest(settings, read, [corpus], components.embedder, progress=True)
     print(f"index: {report.summary()}", file=sys.stderr)
     return components
+
+
+class CachedEmbedder:
+    """Embeds each query once, however many modes or configurations search it."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.inner = embedder
+        self.name = embedder.name
+        self.embed_query = lru_cache(maxsize=None)(embedder.embed_query)
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        return self.inner.embed_documents(texts)

@@ -26,12 +26,10 @@ import argparse
 import json
 import sys
 import time
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from common import REPO, SEED_CORPUS, SEED_INDEX, open_index
+from common import REPO, SEED_CORPUS, SEED_INDEX, CachedEmbedder, open_index
 from retrieval_seed import load_questions
 
 from assistant.embeddings import Embedder
@@ -70,18 +68,6 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "cap1": {**TODAY, "max_chunks_per_paper": 1},
 }
 DEFAULT_CONFIGS = tuple(CONFIGS)
-
-
-class CachedEmbedder:
-    """Embeds each query once, however many configurations search it."""
-
-    def __init__(self, embedder: Embedder) -> None:
-        self.inner = embedder
-        self.name = embedder.name
-        self.embed_query = lru_cache(maxsize=None)(embedder.embed_query)
-
-    def embed_documents(self, texts: list[str]) -> np.ndarray:
-        return self.inner.embed_documents(texts)
 
 
 def load_sets(index: PaperIndex) -> dict[str, list[dict]]:

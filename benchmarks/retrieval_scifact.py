@@ -29,11 +29,9 @@ import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
-from common import open_index
+from common import CachedEmbedder, open_index
 
 from assistant.embeddings import Embedder, make_embedder
 from assistant.evals.metrics import mean, ndcg_at_k, recall_at_k
@@ -74,18 +72,6 @@ class ModeResult:
     mode: str
     ndcg: list[float]  # nDCG@10 per query, in query order
     recall: list[float]  # recall@100 per query
-
-
-class CachedEmbedder:
-    """Embeds each query once, although it is searched in both dense and hybrid mode."""
-
-    def __init__(self, embedder: Embedder) -> None:
-        self.inner = embedder
-        self.name = embedder.name
-        self.embed_query = lru_cache(maxsize=None)(embedder.embed_query)
-
-    def embed_documents(self, texts: list[str]) -> np.ndarray:
-        return self.inner.embed_documents(texts)
 
 
 def load_queries(data: Path) -> list[Query]:
