@@ -18,7 +18,15 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .text import claim_text, is_claim, markers_in, neutralize_markers, split_sentences, terms
+from .text import (
+    abstract_sentences,
+    claim_text,
+    is_claim,
+    markers_in,
+    neutralize_markers,
+    split_sentences,
+    terms,
+)
 
 if TYPE_CHECKING:
     from .answer import Answer
@@ -206,7 +214,7 @@ def closest_sentence(
     for marker in sorted(markers):
         if marker not in papers:
             continue
-        for sentence in split_sentences(" ".join(papers[marker].abstract.split())):
+        for sentence in abstract_sentences(papers[marker].abstract):
             overlap = len(wanted & terms(sentence))
             if overlap > best[0]:
                 best = (overlap, sentence, marker)
@@ -268,6 +276,6 @@ def explain_answer(answer: Answer, judge: Judge | None) -> AnswerEvidence:
 
 
 def mark_supporting(found: AnswerEvidence, papers: dict[int, Paper], marker: int, sentence: str):
-    sentences = split_sentences(" ".join(papers[marker].abstract.split()))
+    sentences = abstract_sentences(papers[marker].abstract)
     if sentence in sentences:
         found.supporting.setdefault(marker, set()).add(sentences.index(sentence))

@@ -147,6 +147,13 @@ def split_sentences(text: str) -> list[str]:
     return merge_abbreviations([s for s in sentences if s])
 
 
+@functools.lru_cache(maxsize=1024)
+def abstract_sentences(abstract: str) -> tuple[str, ...]:
+    """An abstract's sentences, whitespace folded: the numbering that highlights and evidence
+    refer to. Cached: a chat page splits the same few abstracts for every answer."""
+    return tuple(split_sentences(" ".join(abstract.split())))
+
+
 def merge_abbreviations(pieces: list[str]) -> list[str]:
     """'E.g.' and 'et al.' end no sentence: glue what follows back on."""
     merged: list[str] = []

@@ -9,7 +9,7 @@ import streamlit as st
 from assistant.answer import start_answer
 from assistant.errors import AssistantError
 from assistant.extractive import EXTRACTIVE_HEADER
-from assistant.grounding_check import AnswerEvidence
+from assistant.grounding_check import AnswerEvidence, explain_answer
 from assistant.types import Conversation
 from ui import common
 
@@ -145,9 +145,9 @@ def ask(question: str) -> dict[str, Any]:
         with st.spinner("Checking the citations…"):
             judge = None if answer.backend == "extractive" else common.judge(s)
             try:
-                evidence = common.explain(answer, judge)
+                evidence = explain_answer(answer, judge)
             except Exception:  # a broken judge must not cost the answer
-                evidence = common.explain(answer, None)
+                evidence = explain_answer(answer, None)
                 turn["judge_failed"] = True
             turn.update(answer=answer, evidence=evidence)
         with slot.container():

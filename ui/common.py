@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from assistant.corpus import CorpusRead
     from assistant.embeddings import Embedder
     from assistant.grounding import Judge
-    from assistant.grounding_check import AnswerEvidence
     from assistant.index import PaperIndex
     from assistant.ingest import IngestReport
     from assistant.llm import Backend
@@ -159,7 +158,7 @@ def show_problems(problems: list[Any], limit: int = 50) -> None:
         where = display_path(p.file) + (f":{p.line}" if p.line else "")
         lines.append(f"- `{code_safe(where)}`: {escape_md(p.field)}: {escape_md(p.message)}")
     more = f"\n\n… and {len(problems) - limit} more" if len(problems) > limit else ""
-    kept = sum(bool(getattr(p, "kept", False)) for p in problems)
+    kept = sum(p.kept for p in problems)
     counts = [f"{len(problems) - kept} problem(s) skipped"] if len(problems) > kept else []
     counts += [f"{kept} record(s) truncated and kept"] if kept else []
     st.warning(
@@ -293,13 +292,6 @@ def code_safe(text: str) -> str:
 # --- answers: highlights, flags, rendering ----------------------------------------------------
 
 
-def explain(answer: Answer, judge_: Judge | None) -> AnswerEvidence:
-    """The library's grounding check, for the page to render (ui/ decides nothing here)."""
-    from assistant.grounding_check import explain_answer
-
-    return explain_answer(answer, judge_)
-
-
 def answer_markdown(text: str, backend_name: str, abstained: bool, flags: dict[str, str]) -> str:
     """The answer as safe Markdown, with a badge after each flagged sentence.
 
@@ -353,9 +345,9 @@ def footer(answer: Answer) -> str:
 def abstract_markdown(abstract: str, highlighted: set[int]) -> str:
     """The abstract, escaped, with the supporting sentences on a blue background."""
     parts = []
-    from assistant.text import split_sentences
+    from assistant.text import abstract_sentences
 
-    for i, sentence in enumerate(split_sentences(" ".join(abstract.split()))):
+    for i, sentence in enumerate(abstract_sentences(abstract)):
         safe = escape_md(sentence)
         parts.append(f":blue-background[{safe}]" if i in highlighted else safe)
     return " ".join(parts)
