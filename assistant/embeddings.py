@@ -141,8 +141,8 @@ class LightEncoder:
     """MiniLM through transformers' BertModel directly: sentence-transformers' exact pipeline
     for this model (BERT, mean pooling over the mask, L2 norm) at a third of its import cost.
     Batches are cut to the longest text, in fp32: right for the few texts of one query or
-    one answer. (The grounding judge's `SentenceEncoder` pads to a few shapes instead, for
-    the hundreds of sentences an eval embeds at once.)"""
+    one answer. (The grounding judge's cross-encoder pads to a few shapes instead, for
+    the hundreds of pairs an eval judges at once.)"""
 
     def __init__(self) -> None:
         self.tokenizer = minilm_tokenizer()

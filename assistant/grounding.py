@@ -1,13 +1,12 @@
 """Does this evidence support this claim? Two judges behind one interface.
 
 `local` (the default): offline and deterministic. MiniLM-L6 fine-tuned as a cross-encoder
-(`assistant/grounding_model/`) reads the claim together with the evidence windows that share
-the most words with it; a logistic calibration combines its logit with cheap cues (sentence
-similarity, the share of the claim's rare words found), and a number the evidence lacks or
-an opposite direction of change caps the score below the threshold.
-`benchmarks/grounding.py --train` makes the model; without --train it measures it on
-held-out SciFact and HealthVer pairs; the figures it wrote are in
-`grounding_model/config.json` under "held_out".
+(`assistant/grounding_model/`) reads each claim sentence together with the evidence windows
+that share the most words with it; a calibration fitted on pairs it never trained on turns
+its logit into a probability, and a number the evidence lacks or an opposite direction of
+change caps it below the threshold when the calibration found that this helps.
+`python -m training.grounding_judge` makes the model from six human-labelled sources and
+synthetic edits of the corpus; `benchmarks/grounding.py` measures it on held-out pairs.
 
 `llm`: the configured OpenAI-compatible model with prompts/judge.md, for when a model is
 available and worth paying for.
@@ -32,8 +31,6 @@ from .chat_model import ChatModel, OpenAIChat
 from .errors import AssistantError, Problem
 from .prompts import defuse, load_prompt
 from .text import (
-    content_words,
-    english_stemmer,
     neutralize_markers,
     numbers_in,
     split_sentences,
@@ -42,7 +39,6 @@ from .text import (
 )
 
 if TYPE_CHECKING:
-    from .embeddings import Embedder
     from .grounding_model import CrossEncoder
     from .settings import Settings
 
@@ -77,9 +73,8 @@ JUDGES = ("local", "llm")
 
 
 def make_judge(settings: Settings, name: str) -> Judge:
-    """The named judge. The local judge embeds evidence sentences with its own shape-bucketed
-    MiniLM (`SentenceEncoder`), not the shared embedder: that one's bulk path would build
-    oneDNN kernels for every batch shape, ~0.4 s per pair instead of a few ms."""
+    """The named judge; the local one reads in the embedder's precision (bf16 where the CPU
+    has it natively)."""
     if name == "local":
         return LocalJudge(precision=settings.embed_precision)
     if name == "llm":
@@ -119,98 +114,18 @@ def ungrounded_numbers(claim: str, evidence: str) -> set[str]:
     return numbers_in(claim) - numbers_in(evidence)
 
 
-# --- Cues the cross-encoder is combined with -----------------------------------------------------
+def closest_sentence(claim: str, evidence: str) -> str:
+    """The evidence sentence sharing the most stemmed content words with the claim."""
+    wanted = terms(claim)
+    sentences = split_sentences(evidence) or [evidence]
+    return max(sentences, key=lambda s: len(wanted & terms(s)))
+
+
+# --- Calibration -----------------------------------------------------------------------------
 #
-# The cross-encoder learnt "says so" vs "says otherwise" on HealthVer's snippets, but ~530
-# SciFact abstracts are too few for it to learn "this abstract is about something else". The
-# bi-encoder's similarity and the share of the claim's rare words the evidence uses do that
-# well (SciFact's strongest cues in the previous judge). They are cheap: one embedding per
-# claim and per evidence sentence, a regex, a set lookup.
-
-
-@dataclass(frozen=True)
-class Idf:
-    """Inverse document frequency over the training evidence; unseen terms count as rare."""
-
-    table: dict[str, float]
-    unseen: float
-
-    def __call__(self, term: str) -> float:
-        return self.table.get(term, self.unseen)
-
-
-def coverage(claim_terms: list[str], weights: np.ndarray, text: str) -> float:
-    """IDF-weighted share of the claim's terms that occur (stemmed) in `text`."""
-    found = terms(text)
-    hits = np.array([t in found for t in claim_terms], dtype=np.float64)
-    total = float(weights.sum())
-    return float(hits @ weights) / total if total > 0 else 0.0
-
-
-CUES = (
-    "cosine_best_sentence",  # claim vs its closest evidence sentence
-    "cosine_top2_sentences",  # mean of the two closest: a claim can join two sentences
-    "cosine_all_sentences",  # claim vs the normalised mean of the sentence vectors
-    "term_coverage",  # IDF-weighted share of the claim's terms in the evidence
-    "term_coverage_best_sentence",  # the same in the closest sentence
-    "numbers_missing",  # share of the claim's numbers the evidence lacks
-    "sentence_count",  # log: a snippet and an abstract call for different weights
-)
-
-
-def cue_matrix(
-    pairs: list[tuple[str, str]], embedder: Embedder, idf: Idf
-) -> tuple[np.ndarray, list[str]]:
-    """One row of CUES per pair (both texts non-empty), never NaN, and each pair's evidence
-    sentence closest to the claim; every claim and sentence is embedded in one call."""
-    split = [split_sentences(evidence) or [evidence] for _, evidence in pairs]
-    texts = list(dict.fromkeys([c for c, _ in pairs] + [x for ss in split for x in ss]))
-    row = {t: i for i, t in enumerate(texts)}
-    vectors = np.nan_to_num(np.asarray(embedder.embed_documents(texts), dtype=np.float64))
-    out = np.zeros((len(pairs), len(CUES)))
-    closest = []
-    stem = english_stemmer().stemWord
-    for k, ((claim, evidence), sentences) in enumerate(zip(pairs, split, strict=True)):
-        claim_vec = vectors[row[claim]]
-        sentence_vecs = vectors[[row[x] for x in sentences]]
-        similarities = sentence_vecs @ claim_vec
-        best = int(np.argmax(similarities))
-        closest.append(sentences[best])
-        mean = sentence_vecs.mean(axis=0)
-        claim_terms = [stem(w) for w in content_words(claim)]
-        weights = np.array([idf(t) for t in claim_terms], dtype=np.float64)
-        numbers = numbers_in(claim)
-        out[k] = [
-            similarities[best],
-            np.sort(similarities)[-2:].mean(),
-            float(mean @ claim_vec) / max(float(np.linalg.norm(mean)), 1e-9),
-            coverage(claim_terms, weights, evidence),
-            coverage(claim_terms, weights, sentences[best]),
-            len(ungrounded_numbers(claim, evidence)) / len(numbers) if numbers else 0.0,
-            math.log(len(sentences)),
-        ]
-    return np.nan_to_num(out), closest
-
-
-@dataclass(frozen=True)
-class Cues:
-    """What the judge takes from the cues for one list of pairs."""
-
-    logit: np.ndarray  # the cues' logistic regression
-    abstract: np.ndarray  # 1.0 where the evidence has more than two sentences
-    closest: list[str]  # the evidence sentence closest to the claim
-
-
-def veto(claim: str, evidence: str, closest: str) -> str | None:
-    """Why the evidence cannot support the claim whatever the models say, or None: a number
-    the evidence lacks, or a change in the opposite direction to the closest sentence's
-    (increased vs reduced, reduced vs did not reduce). Both are typical of generated text that
-    misreports its source, and too rare in the training data for a weight to learn them."""
-    if ungrounded_numbers(claim, evidence):
-        return "a number the evidence does not contain"
-    if polarity(claim) * polarity(closest) < 0:
-        return "the closest sentence says the opposite direction"
-    return None
+# Measured and dropped: stacking the logit with word-overlap cues (the IDF-weighted share of
+# the claim's terms in the evidence and in its best sentence, numbers missing) moved SciFact
+# +0.015 but HealthVer -0.024 and COVID-Fact -0.048 held out (benchmarks/grounding.py).
 
 
 @dataclass(frozen=True)
@@ -240,43 +155,48 @@ class Linear:
         }
 
 
-def stack_inputs(ce_logit: np.ndarray, cue_logit: np.ndarray, long: np.ndarray) -> np.ndarray:
-    """What the final calibration sees: both logits, and both again for abstracts (more than
-    two sentences), where the two readers are not equally good."""
-    return np.stack([ce_logit, cue_logit, ce_logit * long, cue_logit * long, long], axis=1)
+# Uncalibrated (training's own use): the logit itself, cut at 0.5.
+LOGIT_ONLY = Linear(np.zeros(1), np.ones(1), np.ones(1), 0.0)
+
+
+def veto(claim: str, evidence: str, closest: str) -> str | None:
+    """Why the evidence cannot support the claim whatever the models say, or None: a number
+    the evidence lacks, or a change in the opposite direction to the closest sentence's
+    (increased vs reduced, reduced vs did not reduce). Both are typical of generated text that
+    misreports its source, and too rare in the training data for a weight to learn them."""
+    if ungrounded_numbers(claim, evidence):
+        return "a number the evidence does not contain"
+    if polarity(claim) * polarity(closest) < 0:
+        return "the closest sentence says the opposite direction"
+    return None
 
 
 # --- The local judge ----------------------------------------------------------------------------
 
 
 class LocalJudge:
-    """The cross-encoder's logit and the cues' logit, combined by a logistic calibration
-    fitted on pairs neither had trained on; a vetoed pair (`veto`) is capped at `veto_cap`."""
+    """The cross-encoder's logit turned into a probability by the logistic calibration
+    fitted on pairs it never trained on; a vetoed pair (`veto`) is capped at `veto_cap`
+    when the calibration found that the veto helps."""
 
     name = "local"
 
     def __init__(
-        self,
-        embedder: Embedder | None = None,
-        model_dir: Path = MODEL_DIR,
-        precision: str = "auto",
+        self, model_dir: Path = MODEL_DIR, precision: str = "auto", calibrated: bool = True
     ) -> None:
-        from .grounding_model import CrossEncoder, SentenceEncoder
+        from .grounding_model import CrossEncoder
 
         self.model_dir = Path(model_dir)
         bf16 = None if precision == "auto" else precision == "bf16"
         self.encoder: CrossEncoder = CrossEncoder(
-            self.model_dir / "adapter.safetensors", self.model_dir / "config.json", bf16=bf16
+            self.model_dir / "delta.safetensors", self.model_dir / "config.json", bf16=bf16
         )
-        # Training passes a cache of the same vectors; the judge embeds with its own encoder.
-        self.embedder: Embedder = embedder or SentenceEncoder(self.encoder.bf16)
-        config = self.encoder.config
-        self.idf = Idf(config["cues"]["idf"]["table"], float(config["cues"]["idf"]["unseen"]))
-        self.cues = Linear.from_dict(config["cues"]["model"])
-        calibration = config["calibration"]
-        self.stack = Linear.from_dict(calibration["model"])
+        calibration = self.encoder.config.get("calibration") if calibrated else None
+        calibration = calibration or {"threshold": 0.5, "veto_cap": None}
+        self.platt = (
+            Linear.from_dict(calibration["model"]) if "model" in calibration else LOGIT_ONLY
+        )
         self.threshold = float(calibration["threshold"])
-        # null in config.json: no cap (a recipe choice recorded with the model).
         self.veto_cap: float | None = calibration.get("veto_cap")
         if self.veto_cap is not None and self.veto_cap >= self.threshold:
             raise ValueError(f"{self.model_dir}: veto_cap must be below the threshold")
@@ -285,13 +205,14 @@ class LocalJudge:
     def digest(self) -> str:
         """Identifies the verdicts' source: the delta and its calibration, hashed together."""
         sha = hashlib.sha256()
-        for name in ("adapter.safetensors", "config.json"):
+        for name in ("delta.safetensors", "config.json"):
             sha.update((self.model_dir / name).read_bytes())
         return sha.hexdigest()[:12]
 
     def describe(self) -> dict:
         return {
             "judge": self.name,
+            "version": self.encoder.config.get("version", 1),
             "model": self.digest,
             "base": "all-MiniLM-L6-v2",
             "threshold": self.threshold,
@@ -303,7 +224,7 @@ class LocalJudge:
 
     def judge_many(self, pairs: list[tuple[str, str]]) -> list[Verdict]:
         """One verdict per pair, in order; an empty claim or evidence is not_supported
-        without reading it. All pairs go through the models together, in length-sorted
+        without reading it. All pairs go through the model together, in length-sorted
         batches: a list of pairs costs far less than the same pairs one by one."""
         cleaned = [(claim.strip(), evidence.strip()) for claim, evidence in pairs]
         present = [i for i, (claim, evidence) in enumerate(cleaned) if claim and evidence]
@@ -311,35 +232,24 @@ class LocalJudge:
         if not present:
             return verdicts
         chosen = [cleaned[i] for i in present]
-        logits, cues = self.encoder.logits(chosen), self.cue_logits(chosen)
-        scores = self.scores(chosen, logits, cues, self.veto_cap)
-        for i, score in zip(present, scores, strict=True):
+        for i, score in zip(present, self.scores(chosen), strict=True):
             label: Label = "supported" if score >= self.threshold else "not_supported"
             verdicts[i] = Verdict(score, label)
         return verdicts
 
-    def cue_logits(self, pairs: list[tuple[str, str]]) -> Cues:
-        x, closest = cue_matrix(pairs, self.embedder, self.idf)
-        abstract = (x[:, CUES.index("sentence_count")] > math.log(2.5)).astype(float)
-        return Cues(self.cues(x), abstract, closest)
-
-    def scores(
-        self,
-        pairs: list[tuple[str, str]],
-        ce_logits: np.ndarray,
-        cues: Cues,
-        cap: float | None,
-    ) -> list[float]:
-        """Probabilities, at most `cap` for a vetoed pair; never NaN."""
-        z = np.clip(self.stack(stack_inputs(ce_logits, cues.logit, cues.abstract)), -30, 30)
-        probabilities = 1 / (1 + np.exp(-z))
+    def scores(self, pairs: list[tuple[str, str]]) -> list[float]:
+        """Probabilities, at most `veto_cap` for a vetoed pair; never NaN."""
+        z = np.clip(self.platt(self.encoder.logits(pairs)[:, None]), -30, 30)
         out = []
-        for (claim, evidence), p, closest in zip(pairs, probabilities, cues.closest, strict=True):
+        for (claim, evidence), p in zip(pairs, 1 / (1 + np.exp(-z)), strict=True):
             score = float(p)
-            if cap is not None and veto(claim, evidence, closest):
-                score = min(score, cap)
+            if self.veto_cap is not None and self.vetoed(claim, evidence):
+                score = min(score, self.veto_cap)
             out.append(0.0 if math.isnan(score) else score)
         return out
+
+    def vetoed(self, claim: str, evidence: str) -> bool:
+        return veto(claim, evidence, closest_sentence(claim, evidence)) is not None
 
 
 # --- Pairs from a file (the `judge` command) ----------------------------------------------------

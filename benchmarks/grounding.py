@@ -1,37 +1,24 @@
-"""The local grounding judge (assistant/grounding.py): train it, and measure it on held-out pairs.
+"""The local grounding judge, measured on held-out human-labelled pairs, side by side with a
+word-overlap judge and the judge it replaced, in one run.
 
-Data: SciFact's training claims with their cited abstracts (919 pairs; SUPPORT vs
-CONTRADICT or NOT_ENOUGH_INFO) and HealthVer's dev set (1,917 pairs of a claim about
-COVID-19 and a sentence or two from a paper; Supports vs Refutes or Neutral), both as
-`{"id", "claim", "evidence", "label", "source_label"}` lines with label `supported` or
-`not_supported`, read from `<repo>/../shared/benchmarks/grounding` unless --data says
-otherwise.
+    .venv/bin/python benchmarks/grounding.py            # ~10 min on 2 cores
 
-Split, by claim: the SHA-256 of the lower-cased, stripped claim, read as a number, decides.
-0-29 modulo 100 is held out (~30% of each dataset): never trained on, never tuned on, only
-measured. Of the rest, fold 4 of 5 (the hash's next digit) is the calibration part; the
-other folds are the training part. Every pair of one claim lies on one side, so no claim is
-both learnt and tested.
+Rows: each source's held-out part (`training/grounding_data.py`: 30% of its claims,
+documents or evidence groups, never trained or calibrated on), capped at --per-dataset pairs.
+"claim-disjoint" rows are scored by the shipped judge, which trained on the other 70% of
+every source; "left out" rows by a judge trained without that whole source
+(`python -m training.grounding_judge --leave-out NAME --out benchmarks/out/judge-no-NAME`),
+where one has been trained. SummEdits rows are the mean over its seven domains of each
+domain's figure. "corpus edits" are held-out synthetic edits of data/papers sentences.
 
-    .venv/bin/python benchmarks/grounding.py --train      # ~15-30 min on 2 cores: writes
-                                                          # assistant/grounding_model/
-    .venv/bin/python benchmarks/grounding.py --calibrate  # refit all but the cross-encoder
-    .venv/bin/python benchmarks/grounding.py              # measure the shipped model
-
-Training, on the training part: MiniLM-L6 as a cross-encoder with LoRA updates (rank 16) of
-every linear layer, trainable LayerNorms, segment embeddings and head; AdamW, linear
-warm-up and decay, each (dataset, label) cell weighing the same; the loss is on the pair's
-best window (the windows it reads at inference). Then, on the same part, a logistic
-regression over the cheap cues (`assistant.grounding.CUES`). Then, on the calibration part
-(which neither has seen), the logistic regression that combines the two logits, the
-threshold that maximises balanced accuracy, and the number veto's cap. Seeded and
-deterministic, so a re-run on the same machine writes the same weights.
-
-Prints, per dataset and pooled: held-out pairs, balanced accuracy and AUC, and the judge's
-speed in ms per pair (all held-out pairs in one `judge_many` call, model already loaded,
-nothing cached), with published figures for context - on another benchmark
-(LLM-AggreFact), so not comparable number for number. Embeddings for fitting are cached in
-benchmarks/out/.
+Columns: balanced accuracy at each judge's own threshold, and AUROC, for
+- overlap: the IDF-weighted share of the claim's content words found in the evidence, cut
+  at the threshold that is best on the calibration part;
+- today: the judge at --old-ref (default: the commit before this judge), run from a
+  temporary git worktree through its own `python -m assistant judge`;
+- new: this checkout's judge.
+Below: the new judge's ms per pair (one pair per call, model loaded, 200 pairs), p50 and
+p95, and its peak RSS.
 """
 
 from __future__ import annotations
@@ -40,9 +27,13 @@ import argparse
 import hashlib
 import json
 import math
+import os
+import resource
+import subprocess
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -50,408 +41,238 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from assistant.embeddings import Embedder, LocalEmbedder, minilm_tokenizer  # noqa: E402
-from assistant.grounding import (  # noqa: E402
-    CUES,
-    MODEL_DIR,
-    Linear,
-    LocalJudge,
-    cue_matrix,
-    stack_inputs,
+from assistant.grounding import MODEL_DIR, LocalJudge  # noqa: E402
+from assistant.text import content_words, english_stemmer, terms  # noqa: E402
+from training.grounding_data import DATASETS, SYNTHETIC, Example, capped, load, synthetic  # noqa: E402
+from training.grounding_judge import (  # noqa: E402
+    auroc,
+    balanced_accuracy,
+    best_threshold,
 )
-from assistant.grounding_model import (  # noqa: E402
-    Shape,
-    collate,
-    pair_inputs,
-)
-from assistant.settings import Settings  # noqa: E402
-from training.grounding_judge import delta_of, fit_idf, trainable_model  # noqa: E402
 
-DATA = REPO.parent / "shared" / "benchmarks" / "grounding"
-DATASETS = {"scifact": "scifact_train.jsonl", "healthver": "healthver_dev.jsonl"}
-HELD_OUT_PERCENT = 30
-FOLDS = 5
-CALIBRATION_FOLD = 4
-PARTS = ("train", "calibration", "held_out")
-CACHE = REPO / "benchmarks" / "out" / "grounding-vectors"
-L2 = 1.0  # on standardised weights: a handful of inputs, a few hundred to 1,500 pairs
-VETO_CAP = 0.25  # a vetoed pair's score: below any threshold the calibration is likely to set
-# For context only: these are on LLM-AggreFact, not on these datasets.
-PUBLISHED = {"AlignScore": 0.705, "MiniCheck-FT5-L": 0.750}
-
-
-@dataclass(frozen=True)
-class Recipe:
-    seed: int = 0
-    epochs: int = 3
-    batch_pairs: int = 16
-    learning_rate: float = 5e-4
-    weight_decay: float = 0.01
-    warmup: float = 0.1  # share of the steps
+OLD_REF = "f222678"  # the judge this one replaced: LoRA MiniLM plus cues
+OUT = REPO / "benchmarks" / "out"
+NAMES = {
+    "scifact": "SciFact",
+    "healthver": "HealthVer",
+    "covidfact": "COVID-Fact",
+    "climatefever": "Climate-FEVER",
+    "fever": "FEVER",
+    "summedits": "SummEdits (mean of 7 domains)",
+    SYNTHETIC: "corpus edits (synthetic)",
+}
+TARGETS = {
+    "scifact": "claim-disjoint",
+    "healthver": "claim-disjoint",
+    "covidfact": "left out",
+    "summedits": "left out",
+}
 
 
-@dataclass(frozen=True)
-class Example:
-    dataset: str
-    id: str
-    claim: str
-    evidence: str
-    supported: bool
-
-    @property
-    def claim_hash(self) -> int:
-        return int(hashlib.sha256(self.claim.strip().lower().encode()).hexdigest(), 16)
-
-    @property
-    def held_out(self) -> bool:
-        return self.claim_hash % 100 < HELD_OUT_PERCENT
-
-    @property
-    def fold(self) -> int:
-        return (self.claim_hash // 100) % FOLDS
-
-    @property
-    def part(self) -> str:
-        if self.held_out:
-            return "held_out"
-        return "calibration" if self.fold == CALIBRATION_FOLD else "train"
+# --- The three judges ---------------------------------------------------------------------------
 
 
-def load(data: Path) -> list[Example]:
-    examples = []
-    for dataset, name in DATASETS.items():
-        for line in (data / name).read_text(encoding="utf-8").splitlines():
-            row = json.loads(line)
-            examples.append(
-                Example(
-                    dataset,
-                    row["id"],
-                    row["claim"].strip(),
-                    row["evidence"].strip(),
-                    row["label"] == "supported",
-                )
+class Overlap:
+    """IDF-weighted share of the claim's stemmed content words that the evidence contains."""
+
+    def __init__(self, examples: list[Example]) -> None:
+        documents = Counter(t for e in examples for t in terms(e.evidence))
+        self.n = len(examples)
+        self.df = documents
+        self.stem = english_stemmer().stemWord
+
+    def scores(self, examples: list[Example]) -> np.ndarray:
+        out = []
+        for e in examples:
+            words = [self.stem(w) for w in content_words(e.claim)]
+            found = terms(e.evidence)
+            weights = [math.log((self.n + 1) / (self.df.get(w, 0) + 1)) + 1 for w in words]
+            total = sum(weights)
+            out.append(
+                sum(w for t, w in zip(words, weights, strict=True) if t in found) / total
+                if total
+                else 0.0
             )
-    return examples
+        return np.array(out)
 
 
-# --- Metrics ------------------------------------------------------------------------------------
-
-
-def balanced_accuracy(y: np.ndarray, predicted: np.ndarray) -> float:
-    y, predicted = y.astype(bool), predicted.astype(bool)
-    recalls = [np.mean(predicted[y == c] == c) for c in (True, False) if np.any(y == c)]
-    return float(np.mean(recalls)) if recalls else float("nan")
-
-
-def auc(y: np.ndarray, score: np.ndarray) -> float:
-    """Probability that a random supported pair outscores a random unsupported one."""
-    ranks = np.empty(len(score))
-    order = np.argsort(score, kind="stable")
-    ranks[order] = np.arange(1, len(score) + 1)
-    for value in np.unique(score):  # ties share their mean rank
-        tied = score == value
-        ranks[tied] = ranks[tied].mean()
-    positives = y.astype(bool)
-    n_pos, n_neg = positives.sum(), (~positives).sum()
-    return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def best_threshold(y: np.ndarray, score: np.ndarray) -> float:
-    """The cut on `score` that maximises balanced accuracy (midway between two scores)."""
-    values = np.unique(score)
-    cuts = np.concatenate([[values[0] - 1e-9], (values[1:] + values[:-1]) / 2])
-    accuracies = [balanced_accuracy(y, score >= c) for c in cuts]
-    return float(cuts[int(np.argmax(accuracies))])
-
-
-def class_weights(examples: list[Example]) -> np.ndarray:
-    """Each (dataset, label) cell weighs the same in total: both datasets count equally and
-    neither label dominates, which is what balanced accuracy per dataset asks for."""
-    cells = [(e.dataset, e.supported) for e in examples]
-    counts = {cell: cells.count(cell) for cell in set(cells)}
-    return np.array([len(cells) / (len(counts) * counts[c]) for c in cells])
-
-
-def fit_logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float = L2) -> Linear:
-    """Weighted logistic regression by Newton's method on standardised inputs (exact and
-    deterministic; a few inputs need no more). The bias is not penalised."""
-    mean, scale = x.mean(axis=0), x.std(axis=0)
-    scale[scale == 0] = 1.0
-    z = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
-    beta = np.zeros(z.shape[1])
-    penalty = np.full(z.shape[1], l2)
-    penalty[-1] = 0.0
-    for _ in range(100):
-        p = 1 / (1 + np.exp(-np.clip(z @ beta, -30, 30)))
-        gradient = z.T @ (w * (p - y)) + penalty * beta
-        hessian = (z * (w * p * (1 - p))[:, None]).T @ z + np.diag(penalty + 1e-9)
-        step = np.linalg.solve(hessian, gradient)
-        beta -= step
-        if np.max(np.abs(step)) < 1e-10:
-            break
-    return Linear(mean, scale, beta[:-1], float(beta[-1]))
-
-
-class CachedEmbedder:
-    """The local embedder behind a text -> vector cache on disk, so re-runs embed nothing."""
-
-    def __init__(self, inner: Embedder, path: Path) -> None:
-        self.inner, self.path, self.name = inner, path, inner.name
-        self.vectors: dict[str, np.ndarray] = {}
-        meta = path.with_suffix(".json")
-        if meta.exists():
-            saved = json.loads(meta.read_text(encoding="utf-8"))
-            if saved["model"] == self.name:
-                matrix = np.load(path.with_suffix(".npy"))
-                self.vectors = dict(zip(saved["texts"], matrix, strict=True))
-
-    def embed_documents(self, texts: list[str]) -> np.ndarray:
-        missing = [t for t in dict.fromkeys(texts) if t not in self.vectors]
-        if missing:
-            print(f"embedding {len(missing)} texts ...", flush=True)
-            self.vectors.update(zip(missing, self.inner.embed_documents(missing), strict=True))
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            np.save(self.path.with_suffix(".npy"), np.stack(list(self.vectors.values())))
-            meta = {"model": self.name, "texts": list(self.vectors)}
-            self.path.with_suffix(".json").write_text(json.dumps(meta), encoding="utf-8")
-        return np.stack([self.vectors[t] for t in texts])
-
-    def embed_query(self, text: str) -> np.ndarray:
-        return self.embed_documents([text])[0]
-
-
-def figures(examples: list[Example], score: np.ndarray, threshold: float) -> dict[str, dict]:
-    y = np.array([e.supported for e in examples])
-    datasets = np.array([e.dataset for e in examples])
-    out = {}
-    for name in [*DATASETS, "pooled"]:
-        mask = np.ones(len(y), bool) if name == "pooled" else datasets == name
-        out[name] = {
-            "pairs": int(mask.sum()),
-            "balanced_accuracy": round(balanced_accuracy(y[mask], score[mask] >= threshold), 4),
-            "auc": round(auc(y[mask], score[mask]), 4),
-        }
-    return out
-
-
-# --- Training -----------------------------------------------------------------------------------
-
-
-def train(examples: list[Example], shape: Shape, recipe: Recipe, out_dir: Path) -> None:
-    """Fit the cross-encoder's delta on the training part; write it with its shape and recipe."""
-    import torch
-    from safetensors.torch import save_file
-
-    torch.manual_seed(recipe.seed)
-    torch.use_deterministic_algorithms(True)
-    tokenizer = minilm_tokenizer()
-    train_set = [e for e in examples if e.part == "train"]
-    inputs = pair_inputs(tokenizer, [(e.claim, e.evidence) for e in train_set], shape)
-    y = np.array([e.supported for e in train_set], dtype=np.float32)
-    w = class_weights(train_set).astype(np.float32)
-    model = trainable_model(shape, seed=recipe.seed)
-    params = [p for p in model.parameters() if p.requires_grad]
-    print(
-        f"training on {len(train_set)} pairs ({sum(map(len, inputs))} windows), "
-        f"{sum(p.numel() for p in params):,} trainable parameters",
-        flush=True,
-    )
-    optimizer = torch.optim.AdamW(params, lr=recipe.learning_rate, weight_decay=recipe.weight_decay)
-    steps = recipe.epochs * math.ceil(len(train_set) / recipe.batch_pairs)
-    warmup = max(1, int(recipe.warmup * steps))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / (steps - warmup)))
-    )
-    shuffle = np.random.default_rng(recipe.seed)
-    started = time.perf_counter()
-    for epoch in range(recipe.epochs):
-        model.train()
-        total = 0.0
-        order = shuffle.permutation(len(train_set))
-        for start in range(0, len(train_set), recipe.batch_pairs):
-            pairs = order[start : start + recipe.batch_pairs]
-            items = [item for k in pairs for item in inputs[k]]
-            owner = torch.tensor([n for n, k in enumerate(pairs) for _ in inputs[k]])
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                window_logits = model(*collate(items)).float()[: len(items)]
-            # The pair's logit is its best window's, as at inference.
-            logits = torch.full((len(pairs),), -1e4).scatter_reduce(
-                0, owner, window_logits, reduce="amax"
-            )
-            target = torch.from_numpy(y[pairs])
-            weight = torch.from_numpy(w[pairs])
-            loss = (
-                torch.nn.functional.binary_cross_entropy_with_logits(
-                    logits, target, weight=weight, reduction="sum"
-                )
-                / weight.sum()
-            )
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            total += loss.item() * len(pairs)
-            step = start // recipe.batch_pairs + 1
-            if step % 25 == 0:
-                print(f"  step {step}: {time.perf_counter() - started:.0f} s", flush=True)
-        print(
-            f"epoch {epoch + 1}/{recipe.epochs}: loss {total / len(train_set):.4f}, "
-            f"{time.perf_counter() - started:.0f} s",
-            flush=True,
+def old_judge_scores(examples: list[Example], ref: str) -> tuple[np.ndarray, np.ndarray]:
+    """Scores and labels from the judge at `ref`, through its own CLI, in a temporary
+    worktree (its weights are in its tree); kept in benchmarks/out for the same pairs."""
+    key = hashlib.sha256(json.dumps([ref] + [(e.claim, e.evidence) for e in examples]).encode())
+    cache = OUT / f"grounding-old-{key.hexdigest()[:12]}.json"
+    if cache.exists():
+        saved = json.loads(cache.read_text(encoding="utf-8"))
+        return np.array(saved["score"]), np.array(saved["label"])
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "old"
+        subprocess.run(
+            ["git", "-C", str(REPO), "worktree", "add", "-q", "--detach", str(tree), ref],
+            check=True,
         )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    save_file(delta_of(model), str(out_dir / "adapter.safetensors"))
-    config = {
-        "about": "LoRA delta of all-MiniLM-L6-v2 as a claim/evidence cross-encoder, and its "
-        "calibration; written by benchmarks/grounding.py --train.",
-        "command": ".venv/bin/python benchmarks/grounding.py --train",
-        "shape": shape.__dict__,
-        "recipe": recipe.__dict__,
-        "training_data": {
-            "source": ", ".join(DATASETS.values()),
-            "split": f"held out if sha256(claim.strip().lower()) % 100 < {HELD_OUT_PERCENT}; "
-            f"calibration if (hash // 100) % {FOLDS} == {CALIBRATION_FOLD}; the rest trains",
-            "pairs": {p: sum(e.part == p for e in examples) for p in ("train", "calibration")},
-        },
-    }
-    (out_dir / "config.json").write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
-
-
-def fit_cues(examples: list[Example], embedder: Embedder, model_dir: Path) -> None:
-    """The cues' logistic regression, on the training part (the cross-encoder's part: the
-    calibration part stays unseen by both readers)."""
-    train_set = [e for e in examples if e.part == "train"]
-    idf = fit_idf([e.evidence for e in train_set])
-    x, _ = cue_matrix([(e.claim, e.evidence) for e in train_set], embedder, idf)
-    y = np.array([e.supported for e in train_set], dtype=float)
-    model = fit_logistic(x, y, class_weights(train_set))
-    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    config["cues"] = {
-        "names": list(CUES),
-        "model": model.to_dict(),
-        "fitted_on": f"{len(train_set)} training pairs, L2 {L2}",
-        "idf": {"min_df": 50, "unseen": idf.unseen, "table": idf.table},
-    }
-    # A placeholder calibration until `calibrate` has looked at the calibration part.
-    config["calibration"] = {
-        "model": Linear(np.zeros(5), np.ones(5), np.zeros(5), 0.0).to_dict(),
-        "threshold": 0.5,
-        "veto_cap": None,
-    }
-    (model_dir / "config.json").write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
-
-
-def calibrate(examples: list[Example], embedder: Embedder, model_dir: Path) -> None:
-    """The final logistic regression over both readers' logits, the threshold that maximises
-    balanced accuracy and the number veto's cap, all on the calibration part."""
-    calibration = [e for e in examples if e.part == "calibration"]
-    judge = LocalJudge(embedder, model_dir)
-    pairs = [(e.claim, e.evidence) for e in calibration]
-    logits, cues = judge.encoder.logits(pairs), judge.cue_logits(pairs)
-    y = np.array([e.supported for e in calibration], dtype=float)
-    inputs = stack_inputs(logits, cues.logit, cues.abstract)
-    judge.stack = fit_logistic(inputs, y, class_weights(calibration))
-    raw = np.array(judge.scores(pairs, logits, cues, None))
-    capped = np.array(judge.scores(pairs, logits, cues, VETO_CAP))
-    threshold, cap = best_threshold(y, capped), VETO_CAP
-    if threshold <= VETO_CAP:  # a cap that would not keep a vetoed pair below the threshold
-        threshold, cap = best_threshold(y, raw), None
-    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    config["calibration"] = {
-        "inputs": [
-            "ce_logit",
-            "cue_logit",
-            "ce_logit x abstract",
-            "cue_logit x abstract",
-            "abstract (more than two sentences)",
-        ],
-        "model": judge.stack.to_dict(),
-        "threshold": round(threshold, 6),
-        "veto_cap": cap,
-        "fitted_on": f"{len(calibration)} calibration pairs, L2 {L2}",
-        "figures": figures(calibration, capped if cap else raw, threshold),
-        "without_veto": figures(calibration, raw, best_threshold(y, raw)),
-        "cross_encoder_alone": figures(calibration, logits, best_threshold(y, logits)),
-        "cues_alone": figures(calibration, cues.logit, best_threshold(y, cues.logit)),
-    }
-    (model_dir / "config.json").write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
-    for name in ("figures", "cross_encoder_alone", "cues_alone"):
-        print_table(f"Calibration part, {name.replace('_', ' ')}:", config["calibration"][name])
-
-
-# --- Measuring ----------------------------------------------------------------------------------
-
-
-def evaluate(examples: list[Example], model_dir: Path) -> dict:
-    judge = LocalJudge(model_dir=model_dir)  # as `make_judge` builds it: nothing cached
-    held_out = [e for e in examples if e.part == "held_out"]
-    judge.judge_many([(held_out[0].claim, held_out[0].evidence)])  # load the model first
-    started = time.perf_counter()
-    verdicts = judge.judge_many([(e.claim, e.evidence) for e in held_out])
-    elapsed = time.perf_counter() - started
-    scores = np.array([v.score for v in verdicts])
-    result = figures(held_out, scores, judge.threshold)
-    result["speed"] = {
-        "ms_per_pair": round(1000 * elapsed / len(held_out), 1),
-        "pairs": len(held_out),
-        "precision": judge.describe()["precision"],
-    }
-    return result
-
-
-def print_table(title: str, table: dict) -> None:
-    print(f"\n{title}")
-    print(f"{'dataset':10s} {'pairs':>6s} {'BA':>6s} {'AUC':>6s}")
-    for name in [*DATASETS, "pooled"]:
-        f = table[name]
-        print(f"{name:10s} {f['pairs']:6d} {f['balanced_accuracy']:6.3f} {f['auc']:6.3f}")
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--train", action="store_true", help="train and calibrate first")
-    parser.add_argument("--data", type=Path, default=DATA, help="folder of the two .jsonl files")
-    parser.add_argument("--model", type=Path, default=MODEL_DIR, help="the model folder")
-    parser.add_argument("--epochs", type=int, default=Recipe.epochs)
-    parser.add_argument("--lr", type=float, default=Recipe.learning_rate, help="peak rate")
-    parser.add_argument(
-        "--calibrate",
-        action="store_true",
-        help="refit the cues and the calibration of the cross-encoder already there",
+        try:
+            pairs = Path(tmp) / "pairs.jsonl"
+            pairs.write_text(
+                "".join(
+                    json.dumps({"id": k, "claim": e.claim, "evidence": e.evidence}) + "\n"
+                    for k, e in enumerate(examples)
+                ),
+                encoding="utf-8",
+            )
+            out = Path(tmp) / "verdicts.jsonl"
+            env = dict(os.environ, PYTHONPATH=str(tree))
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "assistant",
+                    "judge",
+                    "--pairs",
+                    str(pairs),
+                    "--out",
+                    str(out),
+                ],
+                cwd=tree,
+                env=env,
+                check=True,
+            )
+            rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+        finally:
+            subprocess.run(
+                ["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)], check=True
+            )
+    rows.sort(key=lambda r: r["id"])
+    cache.write_text(
+        json.dumps(
+            {
+                "score": [r["score"] for r in rows],
+                "label": [r["label"] == "supported" for r in rows],
+            }
+        )
     )
-    parser.add_argument(
-        "--smoke", type=int, metavar="N", help="N pairs of each part only: check the pipeline"
+    return (
+        np.array([r["score"] for r in rows]),
+        np.array([r["label"] == "supported" for r in rows]),
     )
-    args = parser.parse_args()
-    import torch
 
-    torch.set_num_threads(2)  # the target machine; also fixes the summation order
-    started = time.perf_counter()
-    examples = load(args.data)
-    if args.smoke:
-        examples = [e for p in PARTS for e in [e for e in examples if e.part == p][: args.smoke]]
-    if args.train:
-        train(examples, Shape(), Recipe(epochs=args.epochs, learning_rate=args.lr), args.model)
-    if args.train or args.calibrate:
-        # Cached vectors for fitting (re-runs embed nothing); the measured judge embeds afresh.
-        cached = CachedEmbedder(LocalEmbedder(Settings(embeddings="local")), CACHE)
-        fit_cues(examples, cached, args.model)
-        calibrate(examples, cached, args.model)
-    result = evaluate(examples, args.model)
-    print_table("Held-out pairs (never trained or tuned on):", result)
-    speed = result["speed"]
-    print(f"speed: {speed['ms_per_pair']} ms/pair ({speed['pairs']} pairs, {speed['precision']})")
+
+def new_judge_scores(judge: LocalJudge, examples: list[Example]) -> tuple[np.ndarray, np.ndarray]:
+    verdicts = judge.judge_many([(e.claim, e.evidence) for e in examples])
+    return np.array([v.score for v in verdicts]), np.array([v.supported for v in verdicts])
+
+
+# --- Figures -------------------------------------------------------------------------------------
+
+
+def figures(examples: list[Example], score: np.ndarray, label: np.ndarray) -> tuple[float, float]:
+    """Balanced accuracy and AUROC; for SummEdits the mean of its domains'."""
+    y = np.array([e.supported for e in examples])
+    domains = sorted({e.domain for e in examples if e.dataset == "summedits"})
+    if domains and all(e.dataset == "summedits" for e in examples):
+        groups = [np.array([e.domain == d for e in examples]) for d in domains]
+    else:
+        groups = [np.ones(len(y), bool)]
+    return (
+        float(np.mean([balanced_accuracy(y[g], label[g]) for g in groups])),
+        float(np.mean([auroc(y[g], score[g]) for g in groups])),
+    )
+
+
+def speed(judge: LocalJudge, examples: list[Example]) -> tuple[float, float]:
+    judge.judge_many([(e.claim, e.evidence) for e in examples[:20]])  # warm: kernels built
+    times = []
+    for e in examples[:200]:
+        started = time.perf_counter()
+        judge.judge_many([(e.claim, e.evidence)])
+        times.append((time.perf_counter() - started) * 1000)
+    return float(np.median(times)), float(np.percentile(times, 95))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--per-dataset", type=int, default=500)
+    parser.add_argument("--old-ref", default=OLD_REF)
+    parser.add_argument("--json", type=Path, default=OUT / "grounding.json")
+    parser.add_argument("--model", type=Path, default=MODEL_DIR, help="the new judge's folder")
+    args = parser.parse_args(argv)
+    pool = load() + synthetic()
+    held = capped([e for e in pool if e.part == "held_out"], args.per_dataset)
+    calibration = capped([e for e in pool if e.part == "calibration"], args.per_dataset)
+    overlap = Overlap(pool)
+    cut = best_threshold(calibration, overlap.scores(calibration))
+    overlap_score = overlap.scores(held)
+    print(f"judging {len(held)} held-out pairs with the judge at {args.old_ref} ...", flush=True)
+    old_score, old_label = old_judge_scores(held, args.old_ref)
+    judge = LocalJudge(model_dir=args.model)
+    new_score, new_label = new_judge_scores(judge, held)
+    rows = []
+    for source in [*DATASETS, SYNTHETIC]:
+        mask = np.array([e.dataset == source for e in held])
+        subset = [e for e, m in zip(held, mask, strict=True) if m]
+        base = [
+            figures(subset, overlap_score[mask], overlap_score[mask] >= cut),
+            figures(subset, old_score[mask], old_label[mask]),
+        ]
+        rows.append(
+            (
+                f"{NAMES[source]}, claim-disjoint",
+                len(subset),
+                source,
+                [*base, figures(subset, new_score[mask], new_label[mask])],
+            )
+        )
+        left_out = OUT / f"judge-no-{source}"
+        if (left_out / "delta.safetensors").exists():
+            s, lab = new_judge_scores(LocalJudge(model_dir=left_out), subset)
+            rows.append(
+                (
+                    f"{NAMES[source]}, left out",
+                    len(subset),
+                    source,
+                    [*base, figures(subset, s, lab)],
+                )
+            )
+    print_table(rows)
+    p50, p95 = speed(judge, held)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
-        "published, on LLM-AggreFact (another benchmark): "
-        + ", ".join(f"{k} {v:.3f}" for k, v in PUBLISHED.items())
+        f"\nnew judge: {p50:.1f} ms per pair p50, {p95:.1f} ms p95 (one pair per call, "
+        f"{judge.describe()['precision']}, 2 cores); peak RSS of this run {peak:.0f} MB"
     )
-    if args.train or args.calibrate:
-        config = json.loads((args.model / "config.json").read_text(encoding="utf-8"))
-        config["held_out"] = result
-        (args.model / "config.json").write_text(json.dumps(config, indent=1) + "\n", "utf-8")
-        print(f"wrote {args.model}")
-    print(f"wall time {time.perf_counter() - started:.0f} s")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(
+        json.dumps(
+            {
+                "rows": [
+                    {
+                        "row": r[0],
+                        "pairs": r[1],
+                        "overlap": r[3][0],
+                        "today": r[3][1],
+                        "new": r[3][2],
+                    }
+                    for r in rows
+                ],
+                "ms_per_pair": {"p50": p50, "p95": p95},
+                "peak_rss_mb": peak,
+                "judge": judge.describe(),
+                "old_ref": args.old_ref,
+            },
+            indent=1,
+        ),
+        encoding="utf-8",
+    )
+    return 0
+
+
+def print_table(rows: list) -> None:
+    print("\n| held-out rows | pairs | overlap BA | AUROC | today BA | AUROC | new BA | AUROC |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, n, source, cells in rows:
+        target = " (target)" if TARGETS.get(source) and TARGETS[source] in name else ""
+        text = " | ".join(f"{ba:.3f} | {au:.3f}" for ba, au in cells)
+        print(f"| {name}{target} | {n} | {text} |")
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

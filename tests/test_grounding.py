@@ -25,7 +25,7 @@ from assistant.grounding import (
     read_pairs,
     veto,
 )
-from assistant.grounding_model import best_windows, windows
+from assistant.grounding_model import best_windows, pair_texts, windows
 from assistant.settings import Settings
 from assistant.text import bm25_tokenize, numbers_in, terms
 
@@ -78,8 +78,8 @@ def test_windows_keep_whole_sentences_and_the_best_matches_in_order():
 
 
 @pytest.fixture(scope="module")
-def local_judge(real_embedder) -> LocalJudge:
-    return LocalJudge(real_embedder)
+def local_judge() -> LocalJudge:
+    return LocalJudge()
 
 
 @pytest.mark.slow
@@ -94,7 +94,6 @@ def test_clear_cases_with_the_real_model(local_judge: LocalJudge):
     )
     assert restated.label == "supported", restated
     assert number.label == "not_supported", number
-    assert number.score <= local_judge.veto_cap
     assert unrelated.label == "not_supported", unrelated
     assert opposite.label == "not_supported", opposite
     assert unrelated.score < restated.score and opposite.score < restated.score
@@ -117,16 +116,29 @@ def test_local_judge_is_deterministic_ordered_and_never_nan(local_judge: LocalJu
 
 
 def test_shipped_model_is_small_and_documents_itself():
-    adapter = MODEL_DIR / "adapter.safetensors"
-    assert adapter.stat().st_size < 5_000_000  # a delta, not the 90 MB base model
+    delta = MODEL_DIR / "delta.safetensors"
+    assert delta.stat().st_size < 25_000_000  # the trained layers, not the 90 MB base model
     config = json.loads((MODEL_DIR / "config.json").read_text(encoding="utf-8"))
-    for key in ["shape", "recipe", "cues", "calibration", "training_data", "held_out", "command"]:
+    for key in ["shape", "recipe", "training", "calibration", "command", "version"]:
         assert key in config, key
-    assert "benchmarks/grounding.py --train" in config["command"]
+    assert "training.grounding_judge" in config["command"] and config["left_out"] is None
     calibration = config["calibration"]
     assert 0 < calibration["threshold"] < 1
     assert calibration["veto_cap"] is None or calibration["veto_cap"] < calibration["threshold"]
-    assert 0.5 < config["held_out"]["pooled"]["balanced_accuracy"] <= 1
+    assert 0.5 < calibration["mean_balanced_accuracy"] <= 1
+
+
+def test_long_evidence_is_windowed_not_cut(local_judge: LocalJudge):
+    """A supporting sentence at the end of a long document is still read."""
+    filler = " ".join(f"Section {k} describes the weather in town number {k}." for k in range(300))
+    texts = pair_texts(
+        local_judge.encoder.tokenizer,
+        RESTATED,
+        f"{filler} {EVIDENCE}",
+        local_judge.encoder.shape,
+        keep=2,
+    )
+    assert any("22%" in window for _, window in texts[0])
 
 
 def test_unknown_judge_is_refused(settings: Settings):

