@@ -65,7 +65,7 @@ def main() -> None:
     today_a, best_a = np.array(today), np.array(best)
     unanswerable = np.array([i["kind"] == "unanswerable" for i in items])
     tune = np.array([i["split"] == "tune" for i in items])
-    cuts = sorted(set(best_a[tune])) + [1.01]
+    cuts = [*sorted(set(best_a[tune])), 1.01]
 
     def on_tune(c: float) -> tuple[bool, float]:
         u, a = rates(((best_a < c) | today_a)[tune], unanswerable[tune])
