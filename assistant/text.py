@@ -172,11 +172,19 @@ def is_claim(sentence: str) -> bool:
 
 
 BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
+# The extractive answer's "- Medusa: <quoted sentence> [1]": the label names the paper its
+# marker already cites, and the abstract sentence doesn't repeat it, so a judge would read
+# the name as a claim the evidence lacks.
+LABEL = re.compile(r"^[\w.+-]{2,40}(?: [\w.+-]{1,20}){0,2}: (?=[A-Z0-9])")
 
 
 def claim_text(sentence: str) -> str:
-    """What a sentence claims, as a judge reads it: without its markers and list bullet."""
-    text = MARKER.sub("", BULLET.sub("", sentence))
+    """What a sentence claims, as a judge reads it: without its markers, list bullet and
+    the paper label of a bullet."""
+    bulleted = BULLET.match(sentence)
+    text = BULLET.sub("", sentence)
+    text = LABEL.sub("", text) if bulleted else text
+    text = MARKER.sub("", text)
     text = re.sub(r"\s+([.,;:!?])", r"\1", text)
     return " ".join(text.split())
 
