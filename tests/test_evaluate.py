@@ -367,6 +367,50 @@ def test_changed_settings_are_not_resumed(small, fake_embedder, tmp_path: Path) 
     assert report["run"]["items_resumed"] == 0
 
 
+class RetrainedJudge(WordJudge):
+    """The same rule under another description: what a judge with new weights looks like."""
+
+    def describe(self) -> dict:
+        return {"judge": "words", "threshold": 0.8, "model": "retrained"}
+
+
+def test_a_changed_judge_rescores_everything_and_the_same_judge_rescores_nothing(
+    small, fake_embedder, tmp_path: Path
+) -> None:
+    first = small_run(small, fake_embedder, tmp_path, "out")
+    assert first["run"]["judge_pairs_scored"] > 0
+    # Same out dir and cache, another judge: no item resumed, no cached verdict reused.
+    retrained = small_run(small, fake_embedder, tmp_path, "out", judge_impl=RetrainedJudge())
+    assert retrained["run"]["items_resumed"] == 0
+    assert retrained["run"]["judge_cache_hits"] == 0
+    assert retrained["run"]["judge_pairs_scored"] == first["run"]["judge_pairs_scored"]
+    assert retrained["judge"]["model"] == "retrained"
+    # The first judge again, in a fresh out dir: every verdict comes from the cache.
+    again = small_run(small, fake_embedder, tmp_path, "again")
+    assert again["run"]["judge_pairs_scored"] == 0 and again["run"]["judge_cache_hits"] > 0
+    assert again["metrics"] == first["metrics"]
+
+
+def test_report_md_shows_each_sentence_with_its_verdict_and_evidence(
+    small, fake_embedder, tmp_path: Path
+) -> None:
+    report = small_run(small, fake_embedder, tmp_path, "out")
+    markdown = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    section = markdown.split("## Answers, sentence by sentence", 1)[1]
+    item = {i["id"]: i for i in report["items"]}["single-001"]
+    sources = {s["marker"]: s["paper_id"] for s in item["sources"]}
+    abstracts = {pid: abstract for pid, _, abstract in PAPERS}
+    assert item["sentences"] and f"### {item['uid']}" in section
+    for sentence in item["sentences"]:
+        # The evidence is a sentence of the abstract the verdict rests on, named by its [n].
+        assert sentence["evidence"] in abstracts[sources[sentence["evidence_marker"]]]
+        verdict = "supported" if sentence["supported"] else "not supported"
+        assert (
+            f"| {sentence['text']} | {verdict} | {sentence['faithful_score']:.3f} | "
+            f"[{sentence['evidence_marker']}] “{sentence['evidence']}” |"
+        ) in section
+
+
 def test_gate_fails_on_a_worse_extractive_setting(small, fake_embedder, tmp_path: Path) -> None:
     baseline = small_run(small, fake_embedder, tmp_path, "base")
     # Abstain on everything: every answerable question now goes unanswered.

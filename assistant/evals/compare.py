@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import AssistantError
 from .metrics import METRICS, ratio
-from .report import fmt, same_judge
+from .report import fmt, same_judge, table_text
 
 # --- Aggregation: per-item (numerator, denominator) -> metrics -------------------------------
 
@@ -287,17 +287,12 @@ def worse_sentences_table(items: list[dict], side: str, limit: int = 60) -> list
     out += ["| item | sentence | verdict | evidence |", "|---|---|---|---|"]
     for uid, s in rows[:limit]:
         where = f"[{s['evidence_marker']}] " if s.get("evidence_marker") else ""
-        evidence = f"{where}“{cell(s['evidence'])}”" if s.get("evidence") else ""
+        evidence = f"{where}“{table_text(s['evidence'])}”" if s.get("evidence") else ""
         verdict = f"{', '.join(s['problems'])} ({fmt(s.get('score'))})"
-        out.append(f"| {uid} | {cell(s['text'])} | {verdict} | {evidence} |")
+        out.append(f"| {uid} | {table_text(s['text'])} | {verdict} | {evidence} |")
     if len(rows) > limit:
         out.append(f"| … | {len(rows) - limit} more in report.json | | |")
     return out
-
-
-def cell(text: str) -> str:
-    """Text that stays inside one Markdown table cell."""
-    return " ".join(str(text).split()).replace("|", "\\|")
 
 
 def item_value(record: dict, name: str) -> float | None:
