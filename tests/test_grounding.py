@@ -14,6 +14,7 @@ from openai_server import ScriptedOpenAI
 
 from assistant.chat_model import LLMError
 from assistant.cli import main
+from assistant.embeddings import minilm_tokenizer
 from assistant.errors import AssistantError
 from assistant.grounding import (
     MODEL_DIR,
@@ -25,7 +26,7 @@ from assistant.grounding import (
     read_pairs,
     veto,
 )
-from assistant.grounding_model import best_windows, windows
+from assistant.grounding_model import Shape, best_windows, pair_inputs, windows
 from assistant.settings import Settings
 from assistant.text import bm25_tokenize, numbers_in, terms
 
@@ -74,6 +75,50 @@ def test_windows_keep_whole_sentences_and_the_best_matches_in_order():
     assert best_windows("Nothing in common", grouped, keep=1) == grouped[:1]  # ties: earliest
 
 
+FILLER = [
+    f"Background sentence {word} describes the cohort, the sites and the recruitment."
+    for word in ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+] * 6  # 60 sentences, about 900 word pieces: several times what one model input holds
+
+
+def model_shape() -> Shape:
+    config = json.loads((MODEL_DIR / "config.json").read_text(encoding="utf-8"))
+    return Shape.from_dict(config["shape"])
+
+
+def evidence_read(tokenizer, encoded) -> str:
+    """The evidence side of one model input (segment 1), as text."""
+    return tokenizer.decode([i for i, t in zip(encoded.ids, encoded.types, strict=True) if t])
+
+
+def test_long_evidence_is_read_in_windows_wherever_the_support_is():
+    tokenizer, shape = minilm_tokenizer(), model_shape()
+    support = "Daily low-dose aspirin reduced the risk of ischaemic stroke by 22%."
+    for at in (0, 30, 60):  # the supporting sentence first, in the middle, last
+        sentences = [*FILLER[:at], support, *FILLER[at:]]
+        lengths = [len(e.ids) for e in tokenizer.encode_batch(sentences)]
+        grouped = windows(sentences, lengths, shape.window)
+        assert " ".join(grouped) == " ".join(sentences)  # every sentence is in a window
+        (inputs,) = pair_inputs(tokenizer, [(RESTATED, " ".join(sentences))], shape)
+        assert all(len(i.ids) <= shape.max_length for i in inputs)
+        read = [evidence_read(tokenizer, i) for i in inputs]
+        assert any("ischaemic stroke by 22" in text for text in read), at
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="grounding_model.encode_pair cuts a window at max_length: one sentence longer "
+    "than a model input loses its end without a word (windows() keeps it whole)",
+)
+def test_a_sentence_longer_than_a_model_input_is_not_cut():
+    tokenizer, shape = minilm_tokenizer(), model_shape()
+    preamble = ", ".join(f"site {n} enrolled adults over sixty" for n in range(40))
+    sentence = f"Across {preamble}, daily low-dose aspirin reduced ischaemic stroke by 22%."
+    (inputs,) = pair_inputs(tokenizer, [(RESTATED, sentence)], shape)
+    read = " ".join(evidence_read(tokenizer, i) for i in inputs)
+    assert "ischaemic stroke by 22" in read
+
+
 # --- the local judge, with the real model -----------------------------------------------------
 
 
@@ -98,6 +143,15 @@ def test_clear_cases_with_the_real_model(local_judge: LocalJudge):
     assert unrelated.label == "not_supported", unrelated
     assert opposite.label == "not_supported", opposite
     assert unrelated.score < restated.score and opposite.score < restated.score
+
+
+@pytest.mark.slow
+def test_support_at_the_end_of_long_evidence_is_found(local_judge: LocalJudge):
+    long, without = local_judge.judge_many(
+        [(RESTATED, " ".join([*FILLER, EVIDENCE])), (RESTATED, " ".join(FILLER))]
+    )
+    assert long.label == "supported", long
+    assert without.label == "not_supported", without
 
 
 @pytest.mark.slow
@@ -281,6 +335,10 @@ def test_judge_command_shape(
         ('{"id": "b", "claim": "x"}', ":2: evidence: missing"),
         ('{"id": "b", "claim": 3, "evidence": "y"}', ":2: claim: must be a string"),
         ('{"id": null, "claim": "x", "evidence": "y"}', ":2: id: must be"),
+        ('{"claim": "x", "evidence": "y"}', ":2: id: missing"),
+        ('{"id": "b", "evidence": "y"}', ":2: claim: missing"),
+        ('{"id": "b", "claim": "x", "evidence": ["y"]}', ":2: evidence: must be a string"),
+        ('"just a string"', ":2: line: not a JSON object"),
     ],
 )
 def test_bad_pair_lines_name_file_line_and_field(
