@@ -8,10 +8,10 @@ them the way models misreport a source (`assistant/evals/edits.py`: a number, a 
 a direction, another method's name, a hedge stated as fact, an added clause), every marker
 still valid. The real local judge scores both sides, through `eval --prompts`.
 
-The gate must fail the edits on faithfulness and citation precision and name each edited
-sentence; it must pass the rewording. The gate is only as good as the judge: when the
-first test fails on its last assertion, the message lists the edits the judge missed, by
-kind.
+The gate must fail the edits on faithfulness and citation precision, naming the items and
+sentences that got worse, and pass the rewording. The gate is only as good as the judge:
+`test_the_judge_catches_every_kind_of_edit` asks that every edited sentence be named, and
+when it fails its message counts, by kind, the edits the judge missed and shows each one.
 """
 
 from __future__ import annotations
