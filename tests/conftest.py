@@ -59,16 +59,22 @@ SMALL_PAPERS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No test reads the developer's keys, .env or index."""
+def isolate(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    """No keys, no .env, no index of the developer's: what every test runs in (and a
+    module-scoped fixture, which runs before this file's autouse fixture, calls itself)."""
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "CHROMA_HOST", "CHROMA_PORT"):
         monkeypatch.delenv(name, raising=False)
     for name in list(__import__("os").environ):
         if name.startswith("ASSISTANT_"):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.chdir(tmp_path)  # so a stray .env in the repo is never read
+    monkeypatch.chdir(home)  # so a stray .env in the repo is never read
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test reads the developer's keys, .env or index."""
+    isolate(monkeypatch, tmp_path)
 
 
 @pytest.fixture

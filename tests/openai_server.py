@@ -3,7 +3,9 @@
 The test queues the replies it wants, in order; each `POST /v1/chat/completions`
 takes the next one and records the request body, so the test can read the
 prompts that were sent. A request with nothing queued gets a 500 that says so
-(and tells the client not to retry), so an unexpected call fails loudly.
+(and tells the client not to retry), so an unexpected call fails loudly, unless the
+test set a `responder`: then the reply is written from the request itself, as a
+model writes it from the prompt (for runs too long to script reply by reply).
 
 Reply kinds:
 - text: a `chat.completion`, or, when the request says `stream: true`, SSE
@@ -27,7 +29,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -46,6 +48,7 @@ ERROR_TYPES = {
     503: "server_error",
 }
 ERROR_CODES = {401: "invalid_api_key", 429: "rate_limit_exceeded"}
+NO_RETRY = {"x-should-retry": "false"}
 
 
 @dataclass
@@ -102,6 +105,8 @@ class ScriptedOpenAI:
         self.headers: list[dict[str, str]] = []  # their headers (lower-cased names)
         self.unexpected = 0  # requests that found the queue empty
         self.embedding_inputs: list[str] = []  # every text sent to /v1/embeddings
+        # Writes the reply to a request nothing was queued for, from its parsed body.
+        self.responder: Callable[[dict], str] | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -187,6 +192,13 @@ class ScriptedOpenAI:
             self.headers.append(headers)
             if self.replies:
                 return self.replies.popleft()
+            if self.responder is not None:
+                try:
+                    text = self.responder(body)
+                except Exception as exc:  # the test's bug: say so, and don't let it retry
+                    message = f"openai_server: the responder failed: {exc!r}"
+                    return Reply("error", status=500, message=message, headers=NO_RETRY)
+                return Reply("text", text, prompt_tokens=100, completion_tokens=20)
             self.unexpected += 1
             return None
 

@@ -224,6 +224,52 @@ def test_compare_recomputes_on_shared_items_and_applies_tolerances() -> None:
     assert not compare_reports(baseline, on_another_cpu).judge_changed
 
 
+def test_the_comparison_names_each_sentence_that_got_worse_with_its_evidence() -> None:
+    def sentence(text: str, faithful: bool = True, imprecise: tuple[int, ...] = ()) -> dict:
+        return {
+            "text": text,
+            "markers": [1, 2],
+            "supported": faithful,
+            "faithful": faithful,
+            "faithful_score": 0.9 if faithful else 0.1,
+            "imprecise": list(imprecise),
+            "evidence": "Quantization saves memory.",
+            "evidence_marker": 2,
+        }
+
+    same, was_bad = "Sparse attention cuts cost [1].", "Attention | blocks help [1]."
+    baseline = report_of(a={"faithfulness": [2, 3]}, b={"faithfulness": [1, 1]})
+    baseline["items"][0]["sentences"] = [
+        sentence(same),
+        sentence(was_bad, faithful=False),
+        sentence("Quantization saves memory [2]."),
+    ]
+    baseline["items"][1]["sentences"] = [sentence(same)]
+    candidate = report_of(a={"faithfulness": [1, 3]}, b={"faithfulness": [1, 1]})
+    candidate["items"][0]["sentences"] = [
+        sentence(same, imprecise=(1,)),  # the same words, now with a citation that adds nothing
+        sentence(was_bad, faithful=False),  # as bad as before: not news
+        sentence("Quantization doubles memory [2].", faithful=False),  # new, and wrong
+    ]
+    candidate["items"][1]["sentences"] = [sentence(same)]
+    result = compare_reports(baseline, candidate, {"faithfulness": 0.03})
+    assert [i["uid"] for i in result.items] == ["a"]
+    worse = result.items[0]["worse_sentences"]
+    assert [(w["text"], w["problems"]) for w in worse] == [
+        (same, ["imprecise [1]"]),
+        ("Quantization doubles memory [2].", ["not faithful", "not supported by its citations"]),
+    ]
+    table = result.to_markdown("current", "candidate")
+    assert "### Sentences that got worse in the candidate (2)" in table
+    assert (
+        "| a | Quantization doubles memory [2]. | not faithful, not supported by its citations "
+        "(0.100) | [2] “Quantization saves memory.” |"
+    ) in table
+    assert "Attention" not in table.split("Sentences that got worse")[1]  # no news
+    unchanged = compare_reports(baseline, baseline, {"faithfulness": 0.03})
+    assert "Sentences that got worse" not in unchanged.to_markdown()
+
+
 def test_a_gated_metric_gone_unmeasured_or_nothing_shared_fails_the_gate() -> None:
     baseline = report_of(a={"citation_recall": [3, 3]})
     unmeasured = report_of(a={"citation_recall": [0, 0]})  # e.g. every answer now abstains
@@ -319,6 +365,50 @@ def test_changed_settings_are_not_resumed(small, fake_embedder, tmp_path: Path) 
     settings = configure(small[0], answer_k=2)
     report = small_run(small, fake_embedder, tmp_path, "out", settings=settings)
     assert report["run"]["items_resumed"] == 0
+
+
+class RetrainedJudge(WordJudge):
+    """The same rule under another description: what a judge with new weights looks like."""
+
+    def describe(self) -> dict:
+        return {"judge": "words", "threshold": 0.8, "model": "retrained"}
+
+
+def test_a_changed_judge_rescores_everything_and_the_same_judge_rescores_nothing(
+    small, fake_embedder, tmp_path: Path
+) -> None:
+    first = small_run(small, fake_embedder, tmp_path, "out")
+    assert first["run"]["judge_pairs_scored"] > 0
+    # Same out dir and cache, another judge: no item resumed, no cached verdict reused.
+    retrained = small_run(small, fake_embedder, tmp_path, "out", judge_impl=RetrainedJudge())
+    assert retrained["run"]["items_resumed"] == 0
+    assert retrained["run"]["judge_cache_hits"] == 0
+    assert retrained["run"]["judge_pairs_scored"] == first["run"]["judge_pairs_scored"]
+    assert retrained["judge"]["model"] == "retrained"
+    # The first judge again, in a fresh out dir: every verdict comes from the cache.
+    again = small_run(small, fake_embedder, tmp_path, "again")
+    assert again["run"]["judge_pairs_scored"] == 0 and again["run"]["judge_cache_hits"] > 0
+    assert again["metrics"] == first["metrics"]
+
+
+def test_report_md_shows_each_sentence_with_its_verdict_and_evidence(
+    small, fake_embedder, tmp_path: Path
+) -> None:
+    report = small_run(small, fake_embedder, tmp_path, "out")
+    markdown = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    section = markdown.split("## Answers, sentence by sentence", 1)[1]
+    item = {i["id"]: i for i in report["items"]}["single-001"]
+    sources = {s["marker"]: s["paper_id"] for s in item["sources"]}
+    abstracts = {pid: abstract for pid, _, abstract in PAPERS}
+    assert item["sentences"] and f"### {item['uid']}" in section
+    for sentence in item["sentences"]:
+        # The evidence is a sentence of the abstract the verdict rests on, named by its [n].
+        assert sentence["evidence"] in abstracts[sources[sentence["evidence_marker"]]]
+        verdict = "supported" if sentence["supported"] else "not supported"
+        assert (
+            f"| {sentence['text']} | {verdict} | {sentence['faithful_score']:.3f} | "
+            f"[{sentence['evidence_marker']}] “{sentence['evidence']}” |"
+        ) in section
 
 
 def test_gate_fails_on_a_worse_extractive_setting(small, fake_embedder, tmp_path: Path) -> None:

@@ -178,6 +178,17 @@ def test_model_answers_flag_unsupported_sentences_and_failures_leave_the_chat_go
         in answer
     )
     assert "openai · gpt\\-4o\\-mini · 321 prompt \\+ 42 completion tokens · \\$0\\.0001" in answer
+    # Beside the flags, the grounding check's verdict on every sentence, each with the
+    # abstract sentence it was judged against (explain_answer, the eval's own check).
+    check = next(e for e in at.chat_message[-1].expander if e.label.startswith("Grounding"))
+    assert check.label == "Grounding check: 1 of 3 sentences supported"
+    verdicts = [m.value for m in check.markdown]
+    assert verdicts[0].startswith(":green-badge[supported] Sparse attention reads long")
+    assert verdicts[1].startswith(":red-badge[not supported] It also cures all known diseases")
+    assert verdicts[2].startswith(":red-badge[not supported] This sentence cites nothing")
+    evidence = [c.value for c in check.caption]
+    assert len(evidence) == 3 and all(c.startswith("\\[1\\] “") for c in evidence)
+    assert "read long documents at linear cost" in evidence[0]
     # Two turns shown; only the successful one is in the assistant's conversation.
     assert len(at.chat_message) == 4
     assert len(at.session_state["conversation"].turns) == 1

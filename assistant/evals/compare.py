@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import AssistantError
 from .metrics import METRICS, ratio
-from .report import fmt, same_judge
+from .report import fmt, same_judge, table_text
 
 # --- Aggregation: per-item (numerator, denominator) -> metrics -------------------------------
 
@@ -155,6 +155,7 @@ class Comparison:
                 out.append(f"| {item['uid']} | {changes} |")
             if len(self.items) > 60:
                 out.append(f"| … | {len(self.items) - 60} more in report.json |")
+        out += worse_sentences_table(self.items, right)
         return "\n".join(out) + "\n"
 
 
@@ -239,9 +240,59 @@ def item_differences(base: dict[str, dict], cand: dict[str, dict], common: list[
                     "changes": changes,
                     "baseline_answer": b.get("answer"),
                     "candidate_answer": c.get("answer"),
+                    "worse_sentences": worse_sentences(b, c),
                 }
             )
     return diffs
+
+
+def sentence_problems(sentence: dict) -> list[str]:
+    """What the judge held against one answer sentence, worst first, in the tables' words."""
+    problems = []
+    if not sentence.get("faithful", True):
+        problems.append("not faithful")
+    if not sentence.get("supported", True):
+        problems.append("not supported by its citations")
+    return problems + [f"imprecise [{m}]" for m in sentence.get("imprecise", [])]
+
+
+def worse_sentences(base: dict, cand: dict) -> list[dict]:
+    """The candidate's sentences with a problem the baseline's same sentence didn't have (a
+    sentence the baseline never wrote had none): which sentences moved a metric, with the
+    verdict and the evidence sentence a reader checks it against."""
+    before = {s["text"]: sentence_problems(s) for s in base.get("sentences", [])}
+    worse = []
+    for sentence in cand.get("sentences", []):
+        had = before.get(sentence["text"], [])
+        new = [p for p in sentence_problems(sentence) if p not in had]
+        if new:
+            worse.append(
+                {
+                    "text": sentence["text"],
+                    "problems": new,
+                    "score": sentence.get("faithful_score", sentence.get("score")),
+                    "evidence": sentence.get("evidence", ""),
+                    "evidence_marker": sentence.get("evidence_marker"),
+                }
+            )
+    return worse
+
+
+def worse_sentences_table(items: list[dict], side: str, limit: int = 60) -> list[str]:
+    """Markdown lines listing every sentence that got worse, item by item; none if none did."""
+    rows = [(item["uid"], s) for item in items for s in item.get("worse_sentences", [])]
+    if not rows:
+        return []
+    out = ["", f"### Sentences that got worse in the {side} ({len(rows)})", ""]
+    out += ["| item | sentence | verdict | evidence |", "|---|---|---|---|"]
+    for uid, s in rows[:limit]:
+        where = f"[{s['evidence_marker']}] " if s.get("evidence_marker") else ""
+        evidence = f"{where}“{table_text(s['evidence'])}”" if s.get("evidence") else ""
+        verdict = f"{', '.join(s['problems'])} ({fmt(s.get('score'))})"
+        out.append(f"| {uid} | {table_text(s['text'])} | {verdict} | {evidence} |")
+    if len(rows) > limit:
+        out.append(f"| … | {len(rows) - limit} more in report.json | | |")
+    return out
 
 
 def item_value(record: dict, name: str) -> float | None:

@@ -16,7 +16,9 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-NUMBER = re.compile(r"(?<![\w.])(\d+(?:[.,]\d+)?)(\s?(?:%|x|×|-fold|fold)?)")
+# Not the digits of a name (GPT-2, LLaMA-2-7B, A100) or a list label ("1.)"): changing those
+# renames a model or breaks a list, not a quantity. Sizes with a unit (8B, 150m) are numbers.
+NUMBER = re.compile(r"(?<![\w./-])(\d+(?:[.,]\d+)?)(?!\.\))(\s?(?:%|x|×|-fold|fold)?)")
 
 # Word -> its opposite; both directions are added below. Only words whose swap reverses the
 # finding, not its topic.
@@ -97,6 +99,13 @@ HEDGES = (
     (r"\bpartially\b", "fully"),
     (r"\bcompetitive\b", "state-of-the-art"),
     (r"\bcomparable\b", "superior"),
+    (r"\bup to\b", "at least"),
+    (r"\bapproximately\b", "exactly"),
+    (r"\btypically\b", "always"),
+    (r"\bgenerally\b", "always"),
+    (r"\bmostly\b", "entirely"),
+    (r"\blargely\b", "entirely"),
+    (r"\bmany\b", "all"),
 )
 CLAUSES = (
     "outperforming all prior methods by a wide margin",
@@ -123,6 +132,15 @@ SYNONYMS = (
     (r"\bnovel\b", "new"),
     (r"\butilize\b", "use"),
     (r"\butilizes\b", "uses"),
+    (r"\bIn this (?:paper|work),? we\b", "Here the authors"),
+    (r"\b[Ww]e (present|introduce|find|study|propose|show)\b", r"the authors \1"),
+    (r"\bdemonstrate\b", "show"),
+    (r"\bmethods\b", "techniques"),
+    (r"\bmultiple\b", "several"),
+    (r"\bcrucial\b", "essential"),
+    (r"\benables\b", "allows"),
+    (r"\bto address\b", "to tackle"),
+    (r"\btherefore\b", "thus"),
 )
 NAME = re.compile(r"\b(?:[A-Z][a-z]*[A-Z][\w-]*|[A-Z]{2,}[\w-]*)\b")
 
@@ -143,7 +161,7 @@ def scale_number(sentence: str, rng: random.Random) -> str | None:
     value = match.group(1).replace(",", "")
     decimals = len(value.split(".")[1]) if "." in value else 0
     number = float(value)
-    choices = [number * 10, number + rng.choice((1, 2, 3, 5)) * (10 ** -decimals or 1)]
+    choices = [number * 10, number + rng.choice((1, 2, 3, 5)) * (10**-decimals or 1)]
     if number >= 2:
         choices.append(number / 2 if decimals else float(int(number) // 2))
     new = rng.choice(choices)
@@ -158,7 +176,7 @@ def _is_year(value: str) -> bool:
 
 
 def negate(sentence: str, rng: random.Random) -> str | None:
-    """"is" -> "is not", "improves" -> "does not improve": the claim turned around."""
+    """The claim turned around: 'is' -> 'is not', 'improves' -> 'does not improve'."""
     aux = list(AUXILIARY.finditer(sentence))
     if aux:
         match = rng.choice(aux)
@@ -182,11 +200,17 @@ def flip_direction(sentence: str, rng: random.Random) -> str | None:
 def swap_entity(sentence: str, rng: random.Random, names: Sequence[str] = ()) -> str | None:
     """A method, model or dataset name replaced by another from the same corpus."""
     found = [m for m in NAME.finditer(sentence) if len(m.group(0)) > 1]
-    others = [n for n in names if n not in sentence]
+    present = {spelling(m.group(0)) for m in found}
+    others = [n for n in names if n not in sentence and spelling(n) not in present]
     if not found or not others:
         return None
     match = rng.choice(found)
     return sentence[: match.start()] + rng.choice(others) + sentence[match.end() :]
+
+
+def spelling(name: str) -> str:
+    """GPT2, GPT-2 and gpt-2 are one name: swapping one for another changes nothing."""
+    return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
 def overstate(sentence: str, rng: random.Random) -> str | None:
@@ -214,7 +238,8 @@ def reword(sentence: str, rng: random.Random) -> str | None:
     if not found:
         return None
     pattern, replacement = rng.choice(found)
-    return re.sub(pattern, replacement, sentence, count=1)
+    text = re.sub(pattern, replacement, sentence, count=1)
+    return text[0].upper() + text[1:]  # "We show" -> "the authors show" opens a sentence
 
 
 EDITS: dict[str, Callable[..., str | None]] = {

@@ -93,7 +93,46 @@ def render_markdown(report: dict, comparison: Section | None = None) -> str:
     if comparison is not None:
         lines += ["", "## Candidate prompts against the current ones", ""]
         lines.append(comparison.to_markdown("current", "candidate"))
+    lines += sentence_sections(report.get("items", []))
     return "\n".join(lines) + "\n"
+
+
+def sentence_sections(records: list[dict]) -> list[str]:
+    """Every answer's claim sentences with the judge's verdict and the source sentence behind
+    it: a metric says how many sentences failed, this says which, and what to check them
+    against."""
+    answered = [r for r in records if r.get("sentences")]
+    if not answered:
+        return []
+    lines = ["", "## Answers, sentence by sentence"]
+    for r in answered:
+        lines += ["", f"### {r['uid']}", "", f"Question: {table_text(r['question'])}", ""]
+        lines += ["| sentence | verdict | score | evidence |", "|---|---|---:|---|"]
+        for s in r["sentences"]:
+            where = f"[{s['evidence_marker']}] " if s.get("evidence_marker") else ""
+            evidence = f"{where}“{table_text(s['evidence'])}”" if s.get("evidence") else ""
+            lines.append(
+                f"| {table_text(s['text'])} | {verdict_words(s)} | "
+                f"{fmt(s.get('faithful_score'))} | {evidence} |"
+            )
+    return lines
+
+
+def verdict_words(sentence: dict) -> str:
+    """One sentence's verdict as a reader says it (the eval's rules: grounding_check.py)."""
+    if sentence["supported"]:
+        words = "supported"
+    elif sentence["faithful"]:
+        words = "faithful, but not by its own citations"
+    else:
+        words = "not supported"
+    imprecise = ", ".join(f"[{m}]" for m in sentence.get("imprecise", []))
+    return f"{words}; imprecise {imprecise}" if imprecise and sentence["supported"] else words
+
+
+def table_text(text: str) -> str:
+    """Text that stays inside one Markdown table cell."""
+    return " ".join(str(text).split()).replace("|", "\\|")
 
 
 def cost_lines(cost: dict) -> list[str]:
