@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from tokenizers import Tokenizer
     from transformers import BertModel
 
+    from .onnx_encoder import OnnxEncoder
+
 
 class Embedder(Protocol):
     name: str  # recorded in the index; a query with another name is refused
@@ -54,6 +56,8 @@ class LocalEmbedder:
         self.name = settings.embedding_model
         self.batch_size = settings.embed_batch_size
         self.precision = settings.embed_precision
+        self.settings = settings
+        self._recent: dict[str, np.ndarray] = {}
 
     @cached_property
     def model(self) -> SentenceTransformer:
@@ -70,8 +74,10 @@ class LocalEmbedder:
         return self.precision == "bf16"
 
     @cached_property
-    def light(self) -> LightEncoder:
-        return LightEncoder()
+    def light(self) -> LightEncoder | OnnxEncoder:
+        """ONNX Runtime where its export of this model exists or can be made (then a query
+        never imports torch), else the torch encoder; both give the same vectors."""
+        return load_onnx_encoder(self.settings) or LightEncoder()
 
     def embed_documents(self, texts: list[str]) -> np.ndarray:
         if len(texts) < BULK_BATCH:
@@ -92,7 +98,13 @@ class LocalEmbedder:
         return vectors.astype(np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self.light.encode(text)
+        # The extractive backend embeds the question that retrieval has just embedded; the
+        # last few are kept rather than computed again.
+        if text not in self._recent:
+            if len(self._recent) >= 32:
+                self._recent.pop(next(iter(self._recent)))
+            self._recent[text] = self.light.encode_many([text])[0]
+        return self._recent[text]
 
 
 def quiet_offline_transformers() -> None:
@@ -149,16 +161,6 @@ class LightEncoder:
         self.tokenizer.enable_padding()  # to the longest text of each batch
         self.tokenizer.enable_truncation(256)  # the model's window; chunks are built to fit
         self.model = minilm_bert()
-        self._recent: dict[str, np.ndarray] = {}
-
-    def encode(self, text: str) -> np.ndarray:
-        # The extractive backend embeds the question that retrieval has just embedded; the
-        # last few are kept rather than computed again.
-        if text not in self._recent:
-            if len(self._recent) >= 32:
-                self._recent.pop(next(iter(self._recent)))
-            self._recent[text] = self.encode_many([text])[0]
-        return self._recent[text]
 
     def encode_many(self, texts: list[str], batch_size: int = 16) -> np.ndarray:
         """Sorted by length and batched, as sentence-transformers does: padding costs compute."""
@@ -177,6 +179,26 @@ class LightEncoder:
                 hidden = self.model(input_ids=ids, attention_mask=mask, token_type_ids=types)
                 out[rows] = mean_pooled(hidden.last_hidden_state, mask)
         return out
+
+
+def load_onnx_encoder(settings: Settings) -> OnnxEncoder | None:
+    """The ONNX export in the index folder, made first if it isn't there; None where that
+    can't be done (the caller then uses the torch encoder, which gives the same vectors)."""
+    from .onnx_encoder import OnnxEncoder, export_onnx, onnx_file_name
+
+    path = settings.index_dir / "models" / onnx_file_name()
+    if path.is_file():
+        try:
+            return OnnxEncoder(path, minilm_tokenizer())
+        except ImportError:
+            return None  # no onnxruntime
+        except Exception:  # a truncated or foreign file (ORT raises its own types): redo it
+            pass
+    try:
+        export_onnx(minilm_bert(), path)
+        return OnnxEncoder(path, minilm_tokenizer())
+    except Exception:  # no onnx package, a read-only folder, an exporter error
+        return None
 
 
 def cpu_has_native_bf16() -> bool:
