@@ -18,6 +18,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from .settings import Settings
 from .store import generation_of, read_collection
 from .text import bm25_tokenize
@@ -38,11 +40,18 @@ class Snapshot:
     chunk_papers: list[str]
     chunk_texts: list[str]
     bm25: bm25s.BM25 | None = None
+    # The stored vectors, row i for chunk_ids[i], when the index is small enough to search
+    # exactly (Settings.exact_search_max_chunks); None sends dense search to Chroma's HNSW.
+    vectors: np.ndarray | None = None
     _excess: dict[int, int] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @cached_property
     def paper_of(self) -> dict[str, str]:
         return dict(zip(self.chunk_ids, self.chunk_papers, strict=True))
+
+    @cached_property
+    def row_of(self) -> dict[str, int]:
+        return {chunk_id: i for i, chunk_id in enumerate(self.chunk_ids)}
 
     @cached_property
     def text_of(self) -> dict[str, str]:
@@ -120,9 +129,16 @@ def build_bm25(texts: list[str], k1: float = BM25_K1, b: float = BM25_B) -> bm25
     return retriever
 
 
-def snapshot_from_collection(collection: Collection) -> Snapshot:
+def wants_vectors(settings: Settings, chunks: int) -> bool:
+    """Whether dense search over this many chunks is exact (numpy) rather than Chroma's HNSW."""
+    return 0 < chunks <= settings.exact_search_max_chunks
+
+
+def snapshot_from_collection(collection: Collection, settings: Settings) -> Snapshot:
+    include = ["documents", "metadatas"]
+    with_vectors = wants_vectors(settings, collection.count())
     rows = sorted(
-        read_collection(collection, ["documents", "metadatas"]),
+        read_collection(collection, [*include, "embeddings"] if with_vectors else include),
         key=lambda r: (r["metadatas"]["paper_id"], r["metadatas"]["position"]),
     )
     papers = {
@@ -148,6 +164,7 @@ def snapshot_from_collection(collection: Collection) -> Snapshot:
         chunk_papers=[r["metadatas"]["paper_id"] for r in rows],
         chunk_texts=texts,
         bm25=build_bm25(texts) if texts else None,
+        vectors=np.asarray([r["embeddings"] for r in rows], np.float32) if with_vectors else None,
     )
 
 
@@ -176,7 +193,14 @@ def save_snapshot(snapshot: Snapshot, directory: Path) -> None:
         (tmp / "chunks.json").write_text(json.dumps(chunks, ensure_ascii=False), encoding="utf-8")
         if snapshot.bm25 is not None:
             snapshot.bm25.save(str(tmp / "bm25"), show_progress=False)
-        state = {"generation": snapshot.generation, "format": CACHE_FORMAT}
+        if snapshot.vectors is not None:
+            np.save(tmp / "vectors.npy", snapshot.vectors)
+        state = {
+            "generation": snapshot.generation,
+            "format": CACHE_FORMAT,
+            "chunks": len(snapshot.chunk_ids),
+            "vectors": snapshot.vectors is not None,
+        }
         (tmp / "state.json").write_text(json.dumps(state))
         shutil.rmtree(directory, ignore_errors=True)
         tmp.rename(directory)
@@ -186,12 +210,19 @@ def save_snapshot(snapshot: Snapshot, directory: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def load_snapshot(directory: Path, generation: str) -> Snapshot | None:
-    """The cache if it is whole and of this generation; None sends the caller to Chroma."""
+def load_snapshot(directory: Path, generation: str, settings: Settings) -> Snapshot | None:
+    """The cache if it is whole and of this generation; None sends the caller to Chroma.
+
+    The vectors are memory-mapped: a one-shot command reads only the pages a search
+    touches once, and processes sharing an index share them in the page cache.
+    """
     try:
         state = json.loads((directory / "state.json").read_text())
         if state.get("generation") != generation or state.get("format") != CACHE_FORMAT:
             return None  # the collection changed, or the cache was built another way
+        with_vectors = wants_vectors(settings, state["chunks"])
+        if with_vectors and not state["vectors"]:
+            return None  # written under a lower exact_search_max_chunks
         import bm25s
 
         with (directory / "papers.jsonl").open(encoding="utf-8") as f:
@@ -200,6 +231,9 @@ def load_snapshot(directory: Path, generation: str) -> Snapshot | None:
         bm25 = None
         if (directory / "bm25").exists():
             bm25 = bm25s.BM25.load(str(directory / "bm25"), show_progress=False)
+        vectors = np.load(directory / "vectors.npy", mmap_mode="r") if with_vectors else None
+        if vectors is not None and vectors.shape[0] != len(chunks["ids"]):
+            return None
         return Snapshot(
             generation,
             {p.paper_id: p for p in papers},
@@ -207,6 +241,7 @@ def load_snapshot(directory: Path, generation: str) -> Snapshot | None:
             chunks["papers"],
             chunks["texts"],
             bm25,
+            vectors,
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None  # half-written by a process that died, or removed under us
@@ -214,8 +249,8 @@ def load_snapshot(directory: Path, generation: str) -> Snapshot | None:
 
 def current_snapshot(settings: Settings, collection: Collection) -> Snapshot:
     """The cached snapshot when it matches the collection, else one derived afresh."""
-    snapshot = load_snapshot(cache_dir(settings), generation_of(collection))
+    snapshot = load_snapshot(cache_dir(settings), generation_of(collection), settings)
     if snapshot is None:
-        snapshot = snapshot_from_collection(collection)
+        snapshot = snapshot_from_collection(collection, settings)
         save_snapshot(snapshot, cache_dir(settings))
     return snapshot
