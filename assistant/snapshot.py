@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -43,7 +43,11 @@ class Snapshot:
     # The stored vectors, row i for chunk_ids[i], when the index is small enough to search
     # exactly (Settings.exact_search_max_chunks); None sends dense search to Chroma's HNSW.
     vectors: np.ndarray | None = None
+    directory: Path | None = None  # the cache it was loaded from: where derived tables are
     _excess: dict[int, int] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _terms: dict[str, frozenset[str]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @cached_property
     def paper_of(self) -> dict[str, str]:
@@ -85,16 +89,34 @@ class Snapshot:
         texts = [" ".join([self.papers[i].title, *self.papers[i].aliases]) for i in ids]
         return ids, build_bm25(texts) if texts else None
 
+    def terms_of(self, paper_id: str) -> frozenset[str]:
+        """A paper's BM25 terms (stemmed, no stop words), for coverage checks: tokenised on
+        demand, since an answer needs three papers' and the index may hold 100,000."""
+        if paper_id not in self._terms:
+            paper = self.papers.get(paper_id)
+            text = f"{paper.title} {paper.abstract}" if paper else ""
+            self._terms[paper_id] = frozenset(bm25_tokenize([text])[0]) if text else frozenset()
+        return self._terms[paper_id]
+
     @cached_property
-    def paper_terms(self) -> dict[str, frozenset[str]]:
-        """Each paper's BM25 terms (stemmed, no stop words), for coverage checks."""
+    def document_frequency(self) -> Counter[str]:
+        """How many papers use each term. Computed once per generation, with the snapshot's
+        other caches, and read from disk after: tokenising every abstract takes seconds at
+        tens of thousands of papers, which a one-shot `ask` shouldn't pay."""
+        saved = self._saved("document_frequency.json")
+        if saved is not None:
+            return Counter(saved)
         ids = list(self.papers)
         texts = [f"{self.papers[i].title} {self.papers[i].abstract}" for i in ids]
-        return dict(zip(ids, map(frozenset, bm25_tokenize(texts)), strict=True))
+        return Counter(term for terms in bm25_tokenize(texts) for term in set(terms))
 
     @cached_property
     def acronyms(self) -> frozenset[str]:
-        """Initials of runs of 2-5 capitalised words ('Conditional Random Fields' -> 'crf')."""
+        """Initials of runs of 2-5 capitalised words ('Conditional Random Fields' -> 'crf');
+        like the document frequencies, cached on disk with the snapshot."""
+        saved = self._saved("acronyms.json")
+        if saved is not None:
+            return frozenset(saved)
         found: set[str] = set()
         pattern = re.compile(r"\b(?:[A-Z][\w-]*\s+){1,4}[A-Z][\w-]*")
         for paper in self.papers.values():
@@ -105,9 +127,14 @@ class Snapshot:
                         found.add("".join(w[0] for w in words[i:j]).lower())
         return frozenset(found)
 
-    @cached_property
-    def document_frequency(self) -> Counter[str]:
-        return Counter(term for terms in self.paper_terms.values() for term in terms)
+    def _saved(self, name: str) -> Any:
+        """A derived table from the snapshot's cache folder; None when there is none."""
+        if self.directory is None:
+            return None
+        try:
+            return json.loads((self.directory / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
 
 
 # Anserini's and Pyserini's defaults. Chunks are short
@@ -195,6 +222,11 @@ def save_snapshot(snapshot: Snapshot, directory: Path) -> None:
             snapshot.bm25.save(str(tmp / "bm25"), show_progress=False)
         if snapshot.vectors is not None:
             np.save(tmp / "vectors.npy", snapshot.vectors)
+        for name, table in (
+            ("document_frequency.json", dict(snapshot.document_frequency)),
+            ("acronyms.json", sorted(snapshot.acronyms)),
+        ):
+            (tmp / name).write_text(json.dumps(table, ensure_ascii=False), encoding="utf-8")
         state = {
             "generation": snapshot.generation,
             "format": CACHE_FORMAT,
@@ -213,8 +245,8 @@ def save_snapshot(snapshot: Snapshot, directory: Path) -> None:
 def load_snapshot(directory: Path, generation: str, settings: Settings) -> Snapshot | None:
     """The cache if it is whole and of this generation; None sends the caller to Chroma.
 
-    The vectors are memory-mapped: a one-shot command reads only the pages a search
-    touches once, and processes sharing an index share them in the page cache.
+    The vectors and BM25's arrays are memory-mapped: opening reads nothing up front,
+    and processes sharing an index share those pages in the page cache.
     """
     try:
         state = json.loads((directory / "state.json").read_text())
@@ -230,7 +262,8 @@ def load_snapshot(directory: Path, generation: str, settings: Settings) -> Snaps
         chunks = json.loads((directory / "chunks.json").read_text(encoding="utf-8"))
         bm25 = None
         if (directory / "bm25").exists():
-            bm25 = bm25s.BM25.load(str(directory / "bm25"), show_progress=False)
+            # Memory-mapped too: a query reads only its terms' postings.
+            bm25 = bm25s.BM25.load(str(directory / "bm25"), mmap=True, show_progress=False)
         vectors = np.load(directory / "vectors.npy", mmap_mode="r") if with_vectors else None
         if vectors is not None and vectors.shape[0] != len(chunks["ids"]):
             return None
@@ -242,6 +275,7 @@ def load_snapshot(directory: Path, generation: str, settings: Settings) -> Snaps
             chunks["texts"],
             bm25,
             vectors,
+            directory,
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None  # half-written by a process that died, or removed under us
