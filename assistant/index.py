@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -84,7 +85,7 @@ class PaperIndex:
             self.snapshot = current_snapshot(self.settings, collection)
 
     @property
-    def papers(self) -> dict[str, Paper]:
+    def papers(self) -> Mapping[str, Paper]:
         return self.snapshot.papers
 
     def dense(

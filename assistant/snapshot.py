@@ -13,6 +13,7 @@ import re
 import shutil
 import tempfile
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .line_table import KeyedRows, LineTable, write_lines
 from .settings import Settings
 from .store import generation_of, read_collection
 from .text import bm25_tokenize
@@ -35,10 +37,10 @@ class Snapshot:
     """What search needs in memory, derived from the collection."""
 
     generation: str
-    papers: dict[str, Paper]
+    papers: Mapping[str, Paper]  # from the cache, each parsed on first use (line_table.py)
     chunk_ids: list[str]
     chunk_papers: list[str]
-    chunk_texts: list[str]
+    chunk_texts: Sequence[str]
     bm25: bm25s.BM25 | None = None
     # The stored vectors, row i for chunk_ids[i], when the index is small enough to search
     # exactly (Settings.exact_search_max_chunks); None sends dense search to Chroma's HNSW.
@@ -58,8 +60,8 @@ class Snapshot:
         return {chunk_id: i for i, chunk_id in enumerate(self.chunk_ids)}
 
     @cached_property
-    def text_of(self) -> dict[str, str]:
-        return dict(zip(self.chunk_ids, self.chunk_texts, strict=True))
+    def text_of(self) -> Mapping[str, str]:
+        return KeyedRows(self.row_of, self.chunk_texts, str)
 
     @cached_property
     def first_chunk(self) -> dict[str, str]:
@@ -132,6 +134,9 @@ class Snapshot:
         if self.directory is None:
             return None
         try:
+            state = json.loads((self.directory / "state.json").read_text())
+            if state.get("generation") != self.generation:
+                return None  # a newer cache was swapped in since this one was opened
             return json.loads((self.directory / name).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
@@ -145,7 +150,7 @@ class Snapshot:
 BM25_K1 = 0.9
 BM25_B = 0.4
 # Part of every cache's state: a cache built with other BM25 parameters is rebuilt.
-CACHE_FORMAT = f"bm25s-lucene-k1={BM25_K1}-b={BM25_B}-stem=english"
+CACHE_FORMAT = f"bm25s-lucene-k1={BM25_K1}-b={BM25_B}-stem=english-rows=2"
 
 
 def build_bm25(texts: list[str], k1: float = BM25_K1, b: float = BM25_B) -> bm25s.BM25:
@@ -209,13 +214,12 @@ def save_snapshot(snapshot: Snapshot, directory: Path) -> None:
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}-"))
     try:
-        with (tmp / "papers.jsonl").open("w", encoding="utf-8") as f:
-            for paper in snapshot.papers.values():
-                f.write(json.dumps(paper.to_dict(), ensure_ascii=False) + "\n")
+        write_lines(tmp / "papers.jsonl", (p.to_dict() for p in snapshot.papers.values()))
+        write_lines(tmp / "texts.jsonl", snapshot.chunk_texts)
         chunks = {
             "ids": snapshot.chunk_ids,
             "papers": snapshot.chunk_papers,
-            "texts": snapshot.chunk_texts,
+            "paper_ids": list(snapshot.papers),
         }
         (tmp / "chunks.json").write_text(json.dumps(chunks, ensure_ascii=False), encoding="utf-8")
         if snapshot.bm25 is not None:
@@ -245,8 +249,9 @@ def save_snapshot(snapshot: Snapshot, directory: Path) -> None:
 def load_snapshot(directory: Path, generation: str, settings: Settings) -> Snapshot | None:
     """The cache if it is whole and of this generation; None sends the caller to Chroma.
 
-    The vectors and BM25's arrays are memory-mapped: opening reads nothing up front,
-    and processes sharing an index share those pages in the page cache.
+    Papers and chunk texts are read a row at a time when asked for, and the vectors and
+    BM25's arrays are memory-mapped: opening reads the chunk ids and little else, and
+    processes sharing an index share those pages in the page cache.
     """
     try:
         state = json.loads((directory / "state.json").read_text())
@@ -257,9 +262,12 @@ def load_snapshot(directory: Path, generation: str, settings: Settings) -> Snaps
             return None  # written under a lower exact_search_max_chunks
         import bm25s
 
-        with (directory / "papers.jsonl").open(encoding="utf-8") as f:
-            papers = [Paper.from_dict(json.loads(line)) for line in f]
         chunks = json.loads((directory / "chunks.json").read_text(encoding="utf-8"))
+        rows = {paper_id: i for i, paper_id in enumerate(chunks["paper_ids"])}
+        papers = KeyedRows(rows, LineTable(directory / "papers.jsonl"), Paper.from_dict)
+        texts = LineTable(directory / "texts.jsonl")
+        if len(texts) != len(chunks["ids"]):
+            return None
         bm25 = None
         if (directory / "bm25").exists():
             # Memory-mapped too: a query reads only its terms' postings.
@@ -269,10 +277,10 @@ def load_snapshot(directory: Path, generation: str, settings: Settings) -> Snaps
             return None
         return Snapshot(
             generation,
-            {p.paper_id: p for p in papers},
+            papers,
             chunks["ids"],
             chunks["papers"],
-            chunks["texts"],
+            texts,
             bm25,
             vectors,
             directory,

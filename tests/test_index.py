@@ -107,3 +107,23 @@ def test_exact_dense_search_agrees_with_chroma_and_follows_filters_and_the_cap(
         assert allowed is None or set(papers) <= allowed
     ids = exact.snapshot.chunk_ids[:3]
     assert (exact.vectors(ids) == approximate.vectors(ids)).all()
+
+
+def test_the_cached_snapshot_matches_a_fresh_one_and_reads_rows_on_demand(
+    settings, corpus, fake_embedder
+) -> None:
+    """A one-shot command opens the cache without parsing every paper and chunk text."""
+    from assistant.line_table import KeyedRows
+    from assistant.snapshot import snapshot_from_collection
+
+    run_ingest(settings, [corpus], fake_embedder)
+    cached = PaperIndex.open(settings)
+    fresh = snapshot_from_collection(cached.collection, settings)
+    snap = cached.snapshot
+    assert isinstance(snap.papers, KeyedRows) and not snap.papers._made
+    assert dict(snap.papers) == fresh.papers
+    assert list(snap.chunk_texts) == list(fresh.chunk_texts)
+    assert snap.text_of[snap.chunk_ids[-1]] == fresh.text_of[snap.chunk_ids[-1]]
+    assert snap.document_frequency == fresh.document_frequency
+    assert snap.acronyms == fresh.acronyms
+    assert snap.terms_of("a0") == fresh.terms_of("a0") != frozenset()
