@@ -1,6 +1,6 @@
 """Speed on the seed corpus, side by side with LlamaIndex's default pipeline.
 
-    .venv/bin/python benchmarks/speed.py [--runs N] [--skip-baseline]
+    .venv/bin/python benchmarks/speed.py [--runs N] [--skip-baseline] [--skip-fp32]
 
 Prints:
 - cold ingest (a fresh index, a fresh process, imports included), ours in the
@@ -120,6 +120,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="cold CLI searches to time")
     parser.add_argument("--skip-baseline", action="store_true", help="skip LlamaIndex's pipeline")
+    parser.add_argument("--skip-fp32", action="store_true", help="skip our ingest in fp32")
     args = parser.parse_args()
 
     rows: list[tuple[str, str, str]] = []
@@ -129,10 +130,11 @@ def main() -> None:
         ours = tokens_per_second(out, cold)
         rows.append(("cold ingest, ours (auto precision)", f"{cold:.1f} s", "<= 30 s"))
         rows.append(("  tokens embedded / s", f"{ours:,.0f}", "no truncation"))
-        fp32_index = Path(tmp) / "fp32"
-        fp32, out32 = timed(ingest_cmd(fp32_index), {"ASSISTANT_EMBED_PRECISION": "fp32"})
-        rows.append(("cold ingest, ours (fp32)", f"{fp32:.1f} s", ""))
-        rows.append(("  tokens embedded / s", f"{tokens_per_second(out32, fp32):,.0f}", ""))
+        if not args.skip_fp32:
+            fp32_index = Path(tmp) / "fp32"
+            fp32, out32 = timed(ingest_cmd(fp32_index), {"ASSISTANT_EMBED_PRECISION": "fp32"})
+            rows.append(("cold ingest, ours (fp32)", f"{fp32:.1f} s", ""))
+            rows.append(("  tokens embedded / s", f"{tokens_per_second(out32, fp32):,.0f}", ""))
         if not args.skip_baseline:
             _, raw = timed([PYTHON, __file__, "--llamaindex-baseline"])
             base = json.loads(raw.strip().splitlines()[-1])
