@@ -257,7 +257,7 @@ def term_coverage(index: PaperIndex, query_terms: list[str], paper_ids: list[str
         return 0.0
     n = len(snap.papers)
     idf = {t: math.log((n + 1) / (snap.document_frequency.get(t, 0) + 0.5)) for t in terms}
-    found = frozenset().union(*(snap.paper_terms.get(p, frozenset()) for p in paper_ids))
+    found = frozenset().union(*(snap.terms_of(p) for p in paper_ids))
     return sum(w for t, w in idf.items() if t in found) / sum(idf.values())
 
 

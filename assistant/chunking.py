@@ -38,9 +38,15 @@ def _tokenizer() -> Tokenizer:
 
 @lru_cache(maxsize=1)
 def minilm_token_counter() -> TokenCounter:
-    """Counts with the model's own tokenizer."""
+    """Counts with the model's own tokenizer. Remembered: the sentence splitter counts the
+    same sentences and joins again as it packs them, and a title once per chunk."""
     tokenizer = _tokenizer()
-    return lambda text: len(tokenizer.encode(text, add_special_tokens=False).ids)
+
+    @lru_cache(maxsize=16384)
+    def count(text: str) -> int:
+        return len(tokenizer.encode(text, add_special_tokens=False).ids)
+
+    return count
 
 
 def truncate_to_tokens(text: str, max_tokens: int, max_chars: int) -> tuple[str, str] | None:
@@ -70,9 +76,6 @@ def chunk_paper(
     paper: Paper, count_tokens: TokenCounter, max_tokens: int = MODEL_MAX_TOKENS
 ) -> list[Chunk]:
     """Split the abstract into as few, evenly sized sentence groups as fit under the limit."""
-    use_offline_tiktoken()  # llama-index may load a tiktoken encoding on import
-    from llama_index.core.node_parser import SentenceSplitter
-
     header = chunk_header(paper, count_tokens)
     budget = max_tokens - SPECIAL_TOKENS - count_tokens(header + "\n")
     body_tokens = count_tokens(paper.abstract)
@@ -80,10 +83,11 @@ def chunk_paper(
     # Aim for even pieces, so the last chunk isn't one stray sentence.
     target = min(budget, math.ceil(body_tokens / pieces) + 24)
     while True:
-        splitter = SentenceSplitter(
-            chunk_size=target, chunk_overlap=0, tokenizer=_encode(count_tokens)
+        bodies = (
+            split_body(paper.abstract, target, count_tokens)
+            if body_tokens > budget
+            else [paper.abstract]
         )
-        bodies = splitter.split_text(paper.abstract) if body_tokens > budget else [paper.abstract]
         texts = [f"{header}\n{body}" for body in bodies]
         sizes = [count_tokens(t) + SPECIAL_TOKENS for t in texts]
         if max(sizes) <= max_tokens:
@@ -98,6 +102,16 @@ def chunk_paper(
         Chunk(f"{paper.paper_id}#{i}", paper.paper_id, i, text, size)
         for i, (text, size) in enumerate(zip(texts, sizes, strict=True))
     ]
+
+
+def split_body(abstract: str, target: int, count_tokens: TokenCounter) -> list[str]:
+    """Whole sentences packed into pieces of about `target` word pieces (llama-index's
+    splitter, imported only for an abstract that needs it: most fit in one chunk)."""
+    use_offline_tiktoken()  # llama-index may load a tiktoken encoding on import
+    from llama_index.core.node_parser import SentenceSplitter
+
+    splitter = SentenceSplitter(chunk_size=target, chunk_overlap=0, tokenizer=_encode(count_tokens))
+    return splitter.split_text(abstract)
 
 
 def chunk_header(paper: Paper, count_tokens: TokenCounter) -> str:

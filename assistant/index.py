@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -84,7 +85,7 @@ class PaperIndex:
             self.snapshot = current_snapshot(self.settings, collection)
 
     @property
-    def papers(self) -> dict[str, Paper]:
+    def papers(self) -> Mapping[str, Paper]:
         return self.snapshot.papers
 
     def dense(
@@ -99,6 +100,8 @@ class PaperIndex:
         total = len(self.snapshot.chunk_ids)
         if total == 0 or (allowed is not None and not allowed):
             return []
+        if self.snapshot.vectors is not None:
+            return self.exact_dense(vector, n, allowed, per_paper)
         # Enough results that n remain once each paper's chunks beyond the cap are dropped.
         fetch = n + self.snapshot.excess_chunks(per_paper) if per_paper else n
         where = {"paper_id": {"$in": sorted(allowed)}} if allowed is not None else None
@@ -115,10 +118,32 @@ class PaperIndex:
         ]
         return cap_per_paper(ranked, self.snapshot.paper_of, per_paper, n)
 
+    def exact_dense(
+        self, vector: np.ndarray, n: int, allowed: set[str] | None, per_paper: int
+    ) -> list[tuple[str, float]]:
+        """`dense` by brute force over the stored vectors: the same cosine Chroma computes,
+        but exact and so the same on every build of the same corpus (HNSW's graph is not:
+        benchmarks/index_repeatability.py), and at these sizes faster than a round trip to
+        Chroma (benchmarks/scale.py measures both). Ties go to the earlier chunk."""
+        snap = self.snapshot
+        assert snap.vectors is not None
+        scores = snap.vectors @ np.asarray(vector, np.float32)
+        if allowed is not None:
+            mask = np.fromiter((p in allowed for p in snap.chunk_papers), bool, len(scores))
+            scores = np.where(mask, scores, -np.inf)
+        fetch = min(len(scores), n + snap.excess_chunks(per_paper) if per_paper else n)
+        top = np.argpartition(-scores, fetch - 1)[:fetch]
+        top = top[np.lexsort((top, -scores[top]))]
+        ranked = [(snap.chunk_ids[i], float(scores[i])) for i in top if scores[i] > -np.inf]
+        return cap_per_paper(ranked, snap.paper_of, per_paper, n)
+
     def vectors(self, chunk_ids: list[str]) -> np.ndarray:
         """The stored embeddings of these chunks, in this order: nothing is re-embedded."""
         if not chunk_ids:
             return np.zeros((0, 0), np.float32)
+        snap = self.snapshot
+        if snap.vectors is not None and all(c in snap.row_of for c in chunk_ids):
+            return np.asarray(snap.vectors[[snap.row_of[c] for c in chunk_ids]], np.float32)
         with server_errors(self.settings):
             result = self.collection.get(ids=chunk_ids, include=["embeddings"])  # type: ignore[list-item]
         by_id = dict(zip(result["ids"], result["embeddings"], strict=True))  # type: ignore[arg-type]

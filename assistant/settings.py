@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     )
 
     # Retrieval.
+    exact_search_max_chunks: int = Field(
+        200_000,
+        ge=0,
+        description="Dense search is exact (numpy over the stored vectors, kept in the local "
+        "cache) up to this many chunks, and Chroma's approximate HNSW above it (0: always HNSW).",
+    )
     top_k: int = Field(10, ge=1, description="Papers returned by a search.")
     candidates: int = Field(
         200,

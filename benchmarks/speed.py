@@ -1,6 +1,6 @@
 """Speed on the seed corpus, side by side with LlamaIndex's default pipeline.
 
-    .venv/bin/python benchmarks/speed.py [--runs N] [--skip-baseline]
+    .venv/bin/python benchmarks/speed.py [--runs N] [--skip-baseline] [--skip-fp32]
 
 Prints:
 - cold ingest (a fresh index, a fresh process, imports included), ours in the
@@ -9,11 +9,13 @@ Prints:
   abstracts LlamaIndex silently truncated at 256 word pieces;
 - re-ingest of the unchanged corpus;
 - warm search latency p50/p95 over the eval questions (hybrid, in-process);
-- wall time of a cold `python -m assistant search` from the shell, median of N;
+- the first `python -m assistant search` after an ingest (it exports the query encoder to
+  ONNX, once per index), then the wall time of a cold one from the shell, median of N;
 - whether `--help` imports torch.
 
-Targets on a 2-core machine: ingest <= 30 s with no truncation, re-ingest <= 2 s,
-warm p50 <= 30 ms, cold CLI search <= 5 s.
+Targets on a 2-core machine: ingest at least 2x LlamaIndex's tokens/s in the same run,
+with no truncation; re-ingest <= 2 s; warm p50 <= 20 ms; cold CLI search <= 3 s.
+(benchmarks/scale.py measures the same at 5,183 to 100,000 abstracts.)
 """
 
 from __future__ import annotations
@@ -118,27 +120,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="cold CLI searches to time")
     parser.add_argument("--skip-baseline", action="store_true", help="skip LlamaIndex's pipeline")
+    parser.add_argument("--skip-fp32", action="store_true", help="skip our ingest in fp32")
     args = parser.parse_args()
 
     rows: list[tuple[str, str, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
         index = Path(tmp) / "index"
         cold, out = timed(ingest_cmd(index))
+        ours = tokens_per_second(out, cold)
         rows.append(("cold ingest, ours (auto precision)", f"{cold:.1f} s", "<= 30 s"))
-        rows.append(
-            ("  tokens embedded / s", f"{tokens_per_second(out, cold):,.0f}", "no truncation")
-        )
-        fp32_index = Path(tmp) / "fp32"
-        fp32, out32 = timed(ingest_cmd(fp32_index), {"ASSISTANT_EMBED_PRECISION": "fp32"})
-        rows.append(("cold ingest, ours (fp32)", f"{fp32:.1f} s", ""))
-        rows.append(("  tokens embedded / s", f"{tokens_per_second(out32, fp32):,.0f}", ""))
+        rows.append(("  tokens embedded / s", f"{ours:,.0f}", "no truncation"))
+        if not args.skip_fp32:
+            fp32_index = Path(tmp) / "fp32"
+            fp32, out32 = timed(ingest_cmd(fp32_index), {"ASSISTANT_EMBED_PRECISION": "fp32"})
+            rows.append(("cold ingest, ours (fp32)", f"{fp32:.1f} s", ""))
+            rows.append(("  tokens embedded / s", f"{tokens_per_second(out32, fp32):,.0f}", ""))
         if not args.skip_baseline:
             _, raw = timed([PYTHON, __file__, "--llamaindex-baseline"])
             base = json.loads(raw.strip().splitlines()[-1])
             rows.append(("cold ingest, LlamaIndex default", f"{base['seconds']:.1f} s", "baseline"))
-            rows.append(
-                ("  tokens embedded / s", f"{base['tokens_embedded'] / base['seconds']:,.0f}", "")
-            )
+            theirs = base["tokens_embedded"] / base["seconds"]
+            rows.append(("  tokens embedded / s", f"{theirs:,.0f}", ""))
+            rows.append(("  ours / LlamaIndex, tokens/s", f"{ours / theirs:.2f}x", ">= 2x"))
             rows.append(
                 (
                     "  abstracts truncated at 256",
@@ -149,18 +152,21 @@ def main() -> None:
         reingest = statistics.median(timed(ingest_cmd(index))[0] for _ in range(3))
         rows.append(("re-ingest, unchanged corpus (median of 3)", f"{reingest:.2f} s", "<= 2 s"))
 
-        latencies = warm_latencies(index)
-        rows.append(("warm search p50", f"{percentile(latencies, 50) * 1000:.1f} ms", "<= 30 ms"))
-        rows.append(("warm search p95", f"{percentile(latencies, 95) * 1000:.1f} ms", ""))
-
         query = "compressing the KV cache of long-context models"
         search_cmd = [PYTHON, "-m", "assistant", "search", query, "--index", str(index), "--json"]
+        first = timed(search_cmd)[0]
+        rows.append(("first CLI search after ingest (ONNX export)", f"{first:.2f} s", "once"))
+
+        latencies = warm_latencies(index)
+        rows.append(("warm search p50", f"{percentile(latencies, 50) * 1000:.1f} ms", "<= 20 ms"))
+        rows.append(("warm search p95", f"{percentile(latencies, 95) * 1000:.1f} ms", ""))
+
         cold_cli = [timed(search_cmd)[0] for _ in range(args.runs)]
         rows.append(
             (
                 f"cold CLI search (median of {args.runs})",
                 f"{statistics.median(cold_cli):.2f} s",
-                "<= 5 s",
+                "<= 3 s",
             )
         )
 

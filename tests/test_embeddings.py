@@ -39,3 +39,28 @@ def test_bulk_path_agrees_with_fp32(real_embedder) -> None:
     bulk = real_embedder.embed_documents(texts)
     reference = real_embedder.light.encode_many(texts[:6])
     assert np.all(np.sum(bulk[:6] * reference, axis=1) > 0.999)
+
+
+def test_onnx_query_encoder_returns_the_torch_encoders_vectors(tmp_path) -> None:
+    """Queries and answer sentences go through ONNX Runtime (no torch import at query time);
+    its export of the real model must give the torch encoder's vectors to 1e-4, also for a
+    padded batch of texts of very different lengths and a chunk at the model's full window."""
+    from conftest import SEED_CORPUS
+
+    from assistant.corpus import read_corpus
+    from assistant.embeddings import LightEncoder, LocalEmbedder, load_onnx_encoder
+    from assistant.onnx_encoder import OnnxEncoder
+    from assistant.settings import Settings
+
+    settings = Settings(index_dir=tmp_path / "index")
+    encoder = load_onnx_encoder(settings)
+    assert isinstance(encoder, OnnxEncoder), "the export failed; is the onnx package installed?"
+    assert isinstance(LocalEmbedder(settings).light, OnnxEncoder)  # the file is reused
+
+    longest = max(read_corpus([SEED_CORPUS]).papers, key=lambda p: len(p.abstract))
+    texts = [*TEXTS, "KV", longest.title + "\n" + longest.abstract]  # the last one is cut at 256
+    torch_vectors = LightEncoder().encode_many(texts)
+    onnx_vectors = encoder.encode_many(texts)
+    assert float(np.abs(onnx_vectors - torch_vectors).max()) < 1e-4
+    one_by_one = np.stack([encoder.encode_many([t])[0] for t in texts])
+    assert float(np.abs(one_by_one - torch_vectors).max()) < 1e-4

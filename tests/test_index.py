@@ -85,3 +85,45 @@ def test_weighted_terms_titles_and_the_chunk_cap(settings, corpus, fake_embedder
     ranked = [("x#0", 0.9), ("x#1", 0.8), ("x#2", 0.7), ("y#0", 0.6)]
     assert cap_per_paper(ranked, paper_of, 2, 3) == [("x#0", 0.9), ("x#1", 0.8), ("y#0", 0.6)]
     assert cap_per_paper(ranked, paper_of, 0, 3) == ranked[:3]
+
+
+def test_exact_dense_search_agrees_with_chroma_and_follows_filters_and_the_cap(
+    settings, corpus, fake_embedder
+) -> None:
+    """Small indexes are searched exactly over the cached vectors; Chroma's HNSW (what a
+    large index uses) must rank the same here, with the same cosines, filter or not."""
+    run_ingest(settings, [corpus], fake_embedder)
+    exact = PaperIndex.open(settings)
+    approximate = PaperIndex.open(settings.model_copy(update={"exact_search_max_chunks": 0}))
+    assert exact.snapshot.vectors is not None and approximate.snapshot.vectors is None
+    vector = fake_embedder.embed_query("quantization of speech models")
+    for allowed in (None, {"b0", "b2"}):
+        ours = exact.dense(vector, 4, allowed, per_paper=1)
+        chroma = approximate.dense(vector, 4, allowed, per_paper=1)
+        assert [c for c, _ in ours] == [c for c, _ in chroma]
+        assert ours[0][1] == pytest.approx(chroma[0][1], abs=1e-5)
+        papers = [exact.snapshot.paper_of[c] for c, _ in ours]
+        assert len(set(papers)) == len(papers)
+        assert allowed is None or set(papers) <= allowed
+    ids = exact.snapshot.chunk_ids[:3]
+    assert (exact.vectors(ids) == approximate.vectors(ids)).all()
+
+
+def test_the_cached_snapshot_matches_a_fresh_one_and_reads_rows_on_demand(
+    settings, corpus, fake_embedder
+) -> None:
+    """A one-shot command opens the cache without parsing every paper and chunk text."""
+    from assistant.line_table import KeyedRows
+    from assistant.snapshot import snapshot_from_collection
+
+    run_ingest(settings, [corpus], fake_embedder)
+    cached = PaperIndex.open(settings)
+    fresh = snapshot_from_collection(cached.collection, settings)
+    snap = cached.snapshot
+    assert isinstance(snap.papers, KeyedRows) and not snap.papers._made
+    assert dict(snap.papers) == fresh.papers
+    assert list(snap.chunk_texts) == list(fresh.chunk_texts)
+    assert snap.text_of[snap.chunk_ids[-1]] == fresh.text_of[snap.chunk_ids[-1]]
+    assert snap.document_frequency == fresh.document_frequency
+    assert snap.acronyms == fresh.acronyms
+    assert snap.terms_of("a0") == fresh.terms_of("a0") != frozenset()
