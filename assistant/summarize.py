@@ -138,8 +138,9 @@ def summarize(
     ]
     table_started = time.perf_counter()
     table = evidence_table(cited)
+    shown_table = table_markdown(table)
     table_seconds = time.perf_counter() - table_started
-    parts = [check.text.rstrip(), table_markdown(table), references(cited)]
+    parts = [check.text.rstrip(), shown_table, references(cited)]
     markdown = "\n\n".join(p for p in parts if p) + "\n\n" + coverage(relevant, cited, left_out)
     return Brief(
         topic=topic,
