@@ -22,6 +22,8 @@ from .types import Paper
 # "…the original LLM.Through empirical evaluation…": an export lost the space after a full
 # stop. A lower-case letter or digit before it and a capitalised word after it is a boundary.
 GLUED = re.compile(r"(?<=[A-Za-z0-9)]{2}[.!?])(?=[A-Z][a-z]{2,}\b)")
+# "… reordering, rotation, etc. To address these challenges, …": "etc." ends one here.
+ETC = re.compile(r"(?<=\betc\.)\s+(?=[A-Z][a-z]+\b)")
 MIN_WORDS = 5
 
 
@@ -29,8 +31,20 @@ MIN_WORDS = 5
 def brief_sentences(abstract: str) -> tuple[str, ...]:
     """The abstract's sentences without markup, glued ones split, fragments dropped."""
     text = neutralize_markers(strip_markup(" ".join(abstract.split())))
-    pieces = [p for s in split_sentences(text) for p in GLUED.split(s)]
-    return tuple(p.strip() for p in pieces if len(p.split()) >= MIN_WORDS)
+    pieces = [p for s in split_sentences(text) for p in GLUED.split(s) for p in ETC.split(p)]
+    return tuple(p.strip() for p in rejoin(pieces) if len(p.split()) >= MIN_WORDS)
+
+
+def rejoin(pieces: list[str]) -> list[str]:
+    """'… correlated (avg.' + '0.95) …' is one sentence: a piece left inside an open
+    parenthesis, or followed by one that starts in lower case, goes on."""
+    joined: list[str] = []
+    for piece in pieces:
+        if joined and (joined[-1].count("(") > joined[-1].count(")") or piece[:1].islower()):
+            joined[-1] = f"{joined[-1]} {piece}"
+        else:
+            joined.append(piece)
+    return joined
 
 
 # --- roles -----------------------------------------------------------------------------------
@@ -128,7 +142,9 @@ def method_name(title: str, abstract: str) -> str | None:
     for sentence in split_sentences(text):
         if not PROPOSAL.search(sentence) and "called" not in sentence and "named" not in sentence:
             continue
-        found = [m.group(1) for m in NAMED.finditer(sentence)] + ACRONYM.findall(sentence)
+        found = [m.group(1) for m in NAMED.finditer(sentence)]
+        for proposal in PROPOSAL.finditer(sentence):  # "we propose Dynamic … (DMC)"
+            found += ACRONYM.findall(sentence[proposal.end() : proposal.end() + 90])
         for name in found:
             name = name.rstrip("-")
             recurs = text.count(name) >= 2 or name in title
@@ -228,7 +244,7 @@ def third_person(sentence: str, name: str | None) -> str:
         renamed = name_first(lead, verb, rest, name)
         if renamed:
             sentence = renamed
-        elif name is None or name in rest:
+        elif name is None or name in rest or name in lead:
             subject = "the authors" if who.lower() == "we" else "the paper"
             subject = subject if lead else subject.capitalize()
             sentence = f"{lead}{subject} {adverbs}{verb}{rest}"
