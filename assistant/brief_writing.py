@@ -1,34 +1,60 @@
-"""Writing a brief from its themed papers: offline from the abstracts' sentences, or
-with a model by map (notes per abstract) then reduce (the brief).
+"""Writing a brief from its themed papers offline, and the sections both writers share.
 
-Split from summarize.py, which chooses the papers and themes and then checks what
-either writer wrote: the same citation check as chat answers, then the reference
-list and coverage line. Both writers return the brief's text up to that check;
-`literal` is shared with the reference list, so corpus text shows as written.
+Offline the brief is made of the abstracts' own sentences: per paper, what it proposes
+and what it reports, each cleaned to stand alone (brief_sentences.py) and cited, one
+bullet per paper under its theme. Whoever wrote the overview and themes (this module,
+or a model in brief_llm.py), the agreements and open questions are read off the
+abstracts here: a pair of papers only when the grounding judge confirms it, a question
+only when an abstract states a limitation. summarize.py then runs the citation check
+and adds the evidence table, references and coverage line.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .chat_model import ChatModel
-from .errors import TopicError
-from .extractive import BACKGROUND, ExtractiveBackend, cite, short_name
-from .prompts import Prompt, defuse, source_block
-from .settings import Settings
-from .text import neutralize_markers
+from .agreements import Claim, Relation, find_relations, fragment
+from .brief_sentences import (
+    BACKGROUND,
+    STRONG_PROPOSAL,
+    SUBJECT,
+    brief_sentences,
+    clean_sentence,
+    is_limitation,
+    is_method,
+    is_result,
+    name_of,
+    normalized,
+    quantities,
+)
+from .extractive import cite
+from .text import literal, terms
 from .themes import Theme, join_words
-from .tokens import count_tokens
-from .types import Hit, Source, Usage
+from .types import Hit, Source
+
+if TYPE_CHECKING:
+    from .grounding import Judge
+
+__all__ = ["literal"]  # re-exported: the reference list and tests escape titles with it
 
 EXTRACTIVE_NOTE = (
     "_Extractive brief: sentences chosen from the abstracts; no language model wrote it._"
 )
-NO_OPEN_QUESTIONS = "The abstracts name no open questions or limitations explicitly."
+NO_RELATIONS = (
+    "No two papers make claims on the same quantity that the grounding judge finds "
+    "support or contradict each other."
+)
+NOT_JUDGED = "Not checked: no grounding judge was available to compare the papers' claims."
 Progress = Callable[[str], None]
+MOST_OPEN = 5
+CLAIMS_PER_PAPER = 2
+# A sentence opening with a bare pronoun leans on the one before: quoted last, if at all.
+LEANING = ("This ", "These ", "It ", "They ", "Such ", "That ", "Those ")
 
 
 def left(hit: Hit | Source, reason: str) -> dict[str, str]:
@@ -36,281 +62,211 @@ def left(hit: Hit | Source, reason: str) -> dict[str, str]:
     return {"paper_id": hit.paper.paper_id, "title": hit.paper.title, "reason": reason}
 
 
-# --- writing offline ----------------------------------------------------------------------------
+@dataclass
+class Quoted:
+    """One paper as the brief quotes it: its sentences, their closeness to the topic, and
+    which of them say what it proposes and what it reports."""
 
-TRADEOFF = re.compile(
-    r"\b(trade-?offs?|at the cost of|at the expense of|whereas|in contrast|compared (?:with|to)|"
-    r"outperform\w*|while (?:maintaining|preserving|keeping)|without (?:sacrificing|losing))\b",
-    re.IGNORECASE,
-)
-OPEN = re.compile(
-    r"\b(remains?|remained|open (?:question|problem|challenge)s?|challeng\w*|unclear|limitations?|"
-    r"limited|future work|little is known|not yet|understudied|under-explored|underexplored|"
-    r"lack(?:s|ing)?|bottleneck\w*|struggle\w*|suffer\w*)\b",
-    re.IGNORECASE,
-)
-SUBJECT = re.compile(
-    r"^((?:[A-Z][^,]{0,40},\s*)?)(we|this paper|this work|this study)\s+"
-    r"((?:(?:further|also|then|first|additionally|empirically|theoretically|experimentally|"
-    r"systematically|extensively|comprehensively|formally)\s+)*)"
-    r"([a-z]+)\b",
-    re.IGNORECASE,
-)
-FINDING = re.compile(
-    r"\d+(?:\.\d+)?\s*(?:%|x|×|times)|\b(?:outperform\w*|surpass\w*|speed-?ups?|"
-    r"achiev\w*|improv\w* (?:\w+ ){0,3}by|reduc\w* (?:\w+ ){0,3}by|"
-    r"we (?:find|found|show|observe))\b",
-    re.IGNORECASE,
-)
+    source: Source
+    name: str | None
+    sentences: tuple[str, ...]
+    scores: np.ndarray
+    method: int | None
+    result: int | None
+
+    def clean(self, i: int) -> str:
+        return clean_sentence(self.sentences[i], self.name)
+
+    def cited(self, i: int) -> str:
+        return cite(literal(self.clean(i)), self.source.marker)
 
 
-def opens(sentence: str) -> bool:
-    """Background ("However, existing methods …") reports no finding of the paper's own."""
-    return BACKGROUND.match(sentence) is not None
+def read_papers(topic: str, relevant: list[Source]) -> list[Quoted]:
+    """Each paper's sentences scored by the share of the topic's terms they use, with its
+    method and result sentences chosen.
 
-
-FIRST_PERSON = [
-    (re.compile(r"\bwe\b"), "the authors"),
-    (re.compile(r"\bWe\b"), "The authors"),
-    (re.compile(r"\bour\b"), "their"),
-    (re.compile(r"\bOur\b"), "Their"),
-    (re.compile(r"\bus\b"), "them"),
-]
-IRREGULAR = {"are": "is", "have": "has", "do": "does", "go": "goes"}
-
-
-def third_person(sentence: str, name: str) -> str:
-    """'We propose X; our results …' -> 'EMS proposes X; their results …'.
-
-    An abstract speaks for itself; a brief speaks about several papers, so each
-    sentence needs the paper as its subject.
+    Lexical, not the embedder: the candidates are already narrowed by role ("we propose",
+    a number), so closeness to the topic only breaks ties, and embedding every sentence of
+    25 abstracts costs seconds on two cores where counting words costs milliseconds.
     """
-    match = SUBJECT.match(sentence)
-    if match:
-        lead, who, adverbs, verb = match.groups()
-        rest = sentence[match.end() :]
-        if name in rest or name.startswith(("“", "One ")):  # "We propose EMS" -> no "EMS … EMS"
-            subject = "the authors" if who.lower() == "we" else "the paper"
-            subject = subject if lead else subject.capitalize()
-        else:
-            subject, verb = name, conjugate(verb) if who.lower() == "we" else verb
-        sentence = f"{lead}{subject} {adverbs}{verb}{rest}"
-    for pattern, replacement in FIRST_PERSON:
-        sentence = pattern.sub(replacement, sentence)
-    return sentence
+    wanted = terms(topic)
+    quoted = []
+    for source in relevant:
+        sentences = brief_sentences(source.paper.abstract)
+        scores = np.array(
+            [len(wanted & terms(s)) / max(len(wanted), 1) for s in sentences], dtype=np.float32
+        )
+        name = name_of(source.paper)
+        method = pick_method(sentences, scores, name)
+        result = pick_result(sentences, scores, method)
+        quoted.append(Quoted(source, name, sentences, scores, method, result))
+    return quoted
 
 
-def conjugate(verb: str) -> str:
-    verb = verb.lower()
-    if verb in IRREGULAR:
-        return IRREGULAR[verb]
-    if verb.endswith("ed"):
-        return verb  # past tense: "we introduced" -> "X introduced"
-    if re.search(r"[^aeiou]y$", verb):
-        return verb[:-1] + "ies"
-    if re.search(r"(s|sh|ch|x|z)$", verb):
-        return verb + "es"
-    return verb + "s"
+def pick_method(sentences: tuple[str, ...], scores: np.ndarray, name: str | None) -> int | None:
+    """ "We propose …" (closest to the topic first), else the sentence that names the method
+    ("a technique named X"), else "we/this paper <verb>", else the closest sentence that is
+    not the opening background."""
+    if not sentences:
+        return None
+    naming = (
+        re.compile(rf"\b(?:named|called|dubbed|termed)\s+{re.escape(name)}\b") if name else None
+    )
+    tests: list[Callable[[str], bool]] = [
+        lambda s: is_method(s) and STRONG_PROPOSAL.search(s) is not None,
+        lambda s: naming is not None and naming.search(s) is not None,
+        is_method,
+        lambda s: SUBJECT.match(s) is not None,
+    ]
+    for test in tests:
+        found = [i for i, s in enumerate(sentences) if test(s) and not s.startswith(LEANING)]
+        if found:
+            return max(found, key=lambda i: float(scores[i]))
+    rest = [i for i in range(1, len(sentences)) if not BACKGROUND.match(sentences[i])]
+    return max(rest or [0], key=lambda i: float(scores[i]))
 
 
-MARKDOWN = re.compile(r"([\\`*_\[\]<>])")
+def pick_result(sentences: tuple[str, ...], scores: np.ndarray, method: int | None) -> int | None:
+    """The finding closest to the topic, one with numbers first; never the method sentence
+    or the opening background."""
+    found = [
+        i
+        for i, s in enumerate(sentences)
+        if i not in (method, 0) and is_result(s) and not is_limitation(s)
+    ]
+    if not found:
+        return None
+    return max(
+        found,
+        key=lambda i: (
+            method is None or i > method,  # background comes before the contribution
+            not sentences[i].startswith(LEANING),
+            quantities(sentences[i]) > 0,
+            float(scores[i]),
+        ),
+    )
 
 
-def literal(text: str) -> str:
-    """Corpus text inside the brief's Markdown, shown as written: a title like
-    "[click](javascript:…)" or "**x**" must not become a link or bold."""
-    return MARKDOWN.sub(r"\\\1", text)
-
-
-def subject_for(source: Source) -> str:
-    name = short_name(source.paper.title)
-    if name:
-        return name
-    words = source.paper.title.split()
-    return f"“{source.paper.title}”" if len(words) <= 8 else "One study"
+# --- the offline overview and themes --------------------------------------------------------
 
 
 def write_extractively(
-    topic: str, relevant: list[Source], themes: list[Theme], extractive: ExtractiveBackend
-) -> str:
-    """The abstracts' own sentences, arranged as a brief: overview, themes, trade-offs, gaps.
-
-    Per paper: the sentence closest to the topic among those that say what the paper
-    did or found, and a second one that reports a result, when the abstract has one.
-    """
-    by_id = {s.paper.paper_id: s for s in relevant}
-    query = extractive.embedder.embed_query(topic)
-    sentences = dict(
-        zip(
-            [s.paper.paper_id for s in relevant],
-            extractive.sentences_of(relevant),
-            strict=True,
-        )
-    )
-    used: set[tuple[str, int]] = set()
-
-    def key_sentences(source: Source) -> list[int]:
-        texts, vectors = sentences[source.paper.paper_id]
-        if not texts:
-            return []
-        scores = vectors @ query
-        order = sorted(range(len(texts)), key=lambda i: -scores[i])
-        # An abstract's first sentence is nearly always background, not its own contribution.
-        what = next((i for i in order if SUBJECT.match(texts[i])), None)
-        what = what if what is not None else next((i for i in order if i > 0), order[0])
-        result = next(
-            (
-                i
-                for i in order
-                if i not in (what, 0) and FINDING.search(texts[i]) and not opens(texts[i])
-            ),
-            None,
-        )
-        picked = sorted({what} | ({result} if result is not None else set()))
-        used.update((source.paper.paper_id, i) for i in picked)
-        return picked
-
-    def cited(source: Source, i: int) -> str:
-        text = third_person(sentences[source.paper.paper_id][0][i], subject_for(source))
-        return cite(literal(text), source.marker)
-
+    topic: str, quoted: list[Quoted], themes: list[Theme]
+) -> tuple[str, set[str]]:
+    """Overview and themes from the abstracts' sentences; returns the text and the
+    sentences used (normalised), so no later section repeats one."""
+    by_id = {q.source.paper.paper_id: q for q in quoted}
+    seen: set[str] = set()
     lines = [f"# Brief: {literal(topic)}", "", EXTRACTIVE_NOTE, "", "## Overview", ""]
-    parts = [
-        f"{literal(lower_first(t.name))} {group_markers([by_id[p].marker for p in t.paper_ids])}"
-        for t in themes
-    ]
-    lines.append(
-        f"{len(relevant)} papers in the index address {topic}; they fall into "
-        f"{len(themes)} theme{'s' if len(themes) > 1 else ''}: {join_words(parts)}."
-        if len(themes) > 1
-        else f"{len(relevant)} papers in the index address {topic} "
-        f"{group_markers([s.marker for s in relevant])}."
-    )
+    lines.append(overview(topic, [q.source for q in quoted], themes, by_id))
     lines += ["", "## Themes"]
     for theme in themes:
-        lines += ["", f"### {literal(theme.name)}", ""]
-        paragraph = []
+        lines += ["", f"### {literal(capitalized(theme.name))}", ""]
         for paper_id in theme.paper_ids:
-            source = by_id[paper_id]
-            paragraph += [cited(source, i) for i in key_sentences(source)]
-        lines.append(" ".join(paragraph))
+            paper = by_id[paper_id]
+            picked = [i for i in (paper.method, paper.result) if i is not None]
+            said = []
+            for i in picked:
+                key = normalized(paper.clean(i))
+                if key not in seen:
+                    seen.add(key)
+                    said.append(paper.cited(i))
+            if said:
+                lines.append("- " + " ".join(said))
+    return "\n".join(lines), seen
 
-    lines += ["", "## Agreements, disagreements and trade-offs", ""]
-    lines += bullets(relevant, sentences, query, TRADEOFF, used, cited)
-    lines += ["", "## Open questions", ""]
-    gaps = bullets(relevant, sentences, query, OPEN, used, cited, exclude=SUBJECT)
-    lines += gaps or [NO_OPEN_QUESTIONS]
-    return "\n".join(lines)
+
+def overview(topic: str, sources: list[Source], themes: list[Theme], by_id: dict) -> str:
+    if len(themes) == 1:
+        return (
+            f"{len(sources)} paper{'s' if len(sources) != 1 else ''} in the index address "
+            f"{literal(topic)} {group_markers([s.marker for s in sources])}."
+        )
+    parts = [
+        f"{literal(t.name)} " + group_markers([by_id[p].source.marker for p in t.paper_ids])
+        for t in themes
+    ]
+    return (
+        f"{len(sources)} papers in the index address {literal(topic)}; they fall into "
+        f"{len(themes)} themes: {join_words(parts)}."
+    )
 
 
-def bullets(
-    relevant: list[Source],
-    sentences: dict[str, tuple[list[str], np.ndarray]],
-    query: np.ndarray,
-    cue: re.Pattern[str],
-    used: set[tuple[str, int]],
-    cited: Callable[[Source, int], str],
-    most: int = 4,
-    exclude: re.Pattern[str] | None = None,
-) -> list[str]:
-    """The sentences that carry `cue`, closest to the topic first, one per paper."""
+# --- what both writers share: agreements and open questions --------------------------------
+
+
+def evidence_sections(
+    quoted: list[Quoted], judge: Judge | None, seen: set[str]
+) -> tuple[str, list[Relation]]:
+    """The agreements section (always: a pair the judge confirms, or one line saying there
+    is none) and the open questions section (only when an abstract states one)."""
+    relations = find_relations(claims_of(quoted), judge) if judge is not None else []
+    lines = ["## Agreements and disagreements", ""]
+    if judge is None:
+        lines.append(NOT_JUDGED)
+    else:
+        lines += [relation_line(r) for r in relations] or [NO_RELATIONS]
+    gaps = open_questions(quoted, seen)
+    if gaps:
+        lines += ["", "## Open questions", "", *gaps]
+    return "\n".join(lines), relations
+
+
+def claims_of(quoted: list[Quoted]) -> list[Claim]:
+    """Per paper, its findings closest to the topic, as the brief would quote them."""
+    claims = []
+    for paper in quoted:
+        findings = [
+            i
+            for i, s in enumerate(paper.sentences)
+            if i and is_result(s) and not is_method(s) and not is_limitation(s)
+        ]
+        findings.sort(key=lambda i: (i != paper.result, -float(paper.scores[i])))
+        claims += [Claim(paper.source, paper.name, paper.clean(i)) for i in findings]
+    per_paper: dict[int, int] = {}
+    kept = []
+    for claim in claims:
+        per_paper[claim.source.marker] = per_paper.get(claim.source.marker, 0) + 1
+        if per_paper[claim.source.marker] <= CLAIMS_PER_PAPER:
+            kept.append(claim)
+    return kept
+
+
+def relation_line(relation: Relation) -> str:
+    a, b = relation.first, relation.second
+    verb = "Agree" if relation.kind == "agree" else "Disagree"
+    return (
+        f"- **{verb}** on {relation.quantity}: "
+        f"“{literal(fragment(a.text, relation.quantity))}” [{a.source.marker}]; "
+        f"“{literal(fragment(b.text, relation.quantity))}” [{b.source.marker}]."
+    )
+
+
+def open_questions(quoted: list[Quoted], seen: set[str]) -> list[str]:
+    """Sentences stating a limitation, a failure or future work, after the paper has said
+    what it does (before that, "X remains a bottleneck" is the problem it solves)."""
     found = []
-    for source in relevant:
-        texts, vectors = sentences[source.paper.paper_id]
-        scores = vectors @ query if len(texts) else []
+    for paper in quoted:
+        start = (paper.method or 0) + 1
         options = [
-            (float(scores[i]), i)
-            for i, text in enumerate(texts)
-            if cue.search(text)
-            and not (exclude and exclude.match(text))
-            and (source.paper.paper_id, i) not in used
+            i
+            for i in range(start, len(paper.sentences))
+            if is_limitation(paper.sentences[i]) and normalized(paper.clean(i)) not in seen
         ]
         if options:
-            score, i = max(options)
-            found.append((score, source, i))
+            best = max(options, key=lambda i: float(paper.scores[i]))
+            found.append((float(paper.scores[best]), paper, best))
     found.sort(key=lambda f: -f[0])
-    picked = found[:most]
-    used.update((s.paper.paper_id, i) for _, s, i in picked)
-    return [f"- {cited(s, i)}" for _, s, i in picked]
+    lines = []
+    for _, paper, i in found[:MOST_OPEN]:
+        seen.add(normalized(paper.clean(i)))
+        lines.append(f"- {paper.cited(i)}")
+    return lines
 
 
-def lower_first(name: str) -> str:
-    """'Eviction and merging' -> 'eviction and merging', but 'MQA and GQA' stays."""
-    first = name.split(" ", 1)[0]
-    return (
-        name
-        if first.isupper() or any(c.isupper() for c in first[1:])
-        else name[:1].lower() + name[1:]
-    )
+def capitalized(name: str) -> str:
+    return name[:1].upper() + name[1:]
 
 
 def group_markers(markers: list[int]) -> str:
     return "[" + ", ".join(str(m) for m in sorted(markers)) + "]"
-
-
-# --- writing with a model: map, then reduce -----------------------------------------------------
-
-
-def write_with_llm(
-    settings: Settings,
-    chat_model: ChatModel,
-    prompts: dict[str, Prompt],
-    topic: str,
-    relevant: list[Source],
-    themes: list[Theme],
-    usage: Usage,
-    say: Progress,
-) -> tuple[str, list[dict[str, str]]]:
-    """Map: notes on each abstract. Reduce: the notes that fit the budget, into the brief."""
-    map_prompt, reduce_prompt = prompts["summarize_map"], prompts["summarize_reduce"]
-    notes: list[tuple[Source, str]] = []
-    dropped: list[dict[str, str]] = []
-    for i, source in enumerate(relevant, start=1):
-        say(f"reading papers: {i}/{len(relevant)}")
-        block = f"<source>\n{defuse(neutralize_markers(source.paper.abstract))}\n</source>"
-        generation = chat_model.stream(
-            [{"role": "user", "content": map_prompt.render(topic=topic, source=block)}]
-        )
-        text = generation.finish().strip()
-        usage.add(generation.usage)
-        if not text or text.upper().startswith("NOT RELEVANT"):
-            dropped.append(left(source, "the model found nothing on the topic in its abstract"))
-        else:
-            notes.append((source, neutralize_markers(text)))
-
-    packed: list[str] = []
-    kept: set[int] = set()
-    used = 0
-    for source, text in notes:
-        block = source_block(source.marker, source.paper.title, text)
-        cost = count_tokens(block, chat_model.model)
-        if used + cost > settings.summary_tokens:
-            dropped.append(left(source, "over the token budget for the summary prompt"))
-            continue
-        packed.append(block)
-        kept.add(source.marker)
-        used += cost
-    if not packed:
-        raise TopicError(
-            f"no paper had anything on {topic!r} once read",
-            "try a broader topic, or `search` to see what the index holds",
-        )
-    by_id = {s.paper.paper_id: s for s in relevant}
-    theme_lines = []
-    for theme in themes:
-        markers = [by_id[p].marker for p in theme.paper_ids if by_id[p].marker in kept]
-        if markers:
-            theme_lines.append(f"- {theme.name}: {group_markers(markers)}")
-    say("writing")
-    prompt = reduce_prompt.render(
-        topic=topic, themes="\n".join(theme_lines), notes="\n\n".join(packed)
-    )
-    generation = chat_model.stream([{"role": "user", "content": prompt}])
-    text = strip_references(generation.finish())
-    usage.add(generation.usage)
-    return f"# Brief: {literal(topic)}\n\n{text.strip()}", dropped
-
-
-def strip_references(text: str) -> str:
-    """The model was told not to write a reference list; if it did, ours replaces it."""
-    return re.split(r"^#+\s*(?:References|Bibliography|Sources)\b.*$", text, flags=re.M | re.I)[0]

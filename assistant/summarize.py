@@ -17,31 +17,40 @@ diverse set and the themes is in themes.py, writing the brief in brief_writing.p
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .agreements import Relation
 from .answer import relevance_of
+from .brief_llm import write_with_llm
+from .brief_sentences import normalized
 from .brief_writing import (
     EXTRACTIVE_NOTE,
-    NO_OPEN_QUESTIONS,
+    NO_RELATIONS,
+    NOT_JUDGED,
     Progress,
+    evidence_sections,
     left,
-    literal,
+    read_papers,
     write_extractively,
-    write_with_llm,
 )
 from .citations import CitationCheck, check_citations
 from .embeddings import Embedder
 from .errors import TopicError
-from .extractive import ExtractiveBackend
+from .evidence import EvidenceRow, evidence_table, table_markdown
 from .index import PaperIndex
 from .llm import Backend
 from .prompts import Prompt, load_prompt, prompt_versions
 from .retrieval import retrieve
 from .settings import Settings
-from .themes import Theme, cluster, diverse, theme_names, themes_for
+from .text import literal, split_sentences
+from .themes import Theme, diverse, theme_groups, theme_names
 from .types import Hit, Source, Usage
+
+if TYPE_CHECKING:
+    from .grounding import Judge
 
 MAX_TOPIC_CHARS = 300  # a topic is a phrase; a pasted page is something else
 
@@ -60,6 +69,9 @@ class Brief:
     prompt_versions: dict[str, str]
     usage: Usage
     seconds: float
+    table: list[EvidenceRow] = field(default_factory=list)  # one row per cited paper
+    relations: list[Relation] = field(default_factory=list)  # what the judge confirmed
+    table_seconds: float = 0.0
 
     def to_json(self) -> dict:
         return {
@@ -78,6 +90,9 @@ class Brief:
             "prompt_versions": self.prompt_versions,
             "usage": self.usage.to_json(),
             "seconds": round(self.seconds, 3),
+            "evidence_table": [row.to_json() for row in self.table],
+            "relations": [r.to_json() for r in self.relations],
+            "table_seconds": round(self.table_seconds, 4),
         }
 
 
@@ -88,9 +103,12 @@ def summarize(
     index: PaperIndex,
     embedder: Embedder,
     backend: Backend,
+    judge: Judge | None = None,
     max_papers: int = 25,
     progress: Progress | None = None,
 ) -> Brief:
+    """The brief on `topic`. `judge` (the Components' `make_judge("local")`, or any Judge)
+    decides which papers agree or disagree; without one the brief says it didn't check."""
     started = time.perf_counter()
     say = progress or (lambda message: None)
     topic = clean_topic(topic)
@@ -101,11 +119,13 @@ def summarize(
     on_topic, relevant, left_out = select(settings, hits, vectors, max_papers)
     say(f"{len(relevant)} relevant papers of {len(hits)} retrieved")
 
-    themes = group(relevant, vectors, on_topic, topic, embedder)
+    themes = group(relevant, vectors, on_topic, topic, embedder, corpus_texts(index))
     say(f"{len(themes)} themes: {'; '.join(t.name for t in themes)}")
 
     usage = Usage()
-    text, dropped, prompts = write(settings, backend, embedder, topic, relevant, themes, usage, say)
+    text, dropped, prompts, relations = write(
+        settings, backend, embedder, judge, topic, relevant, themes, usage, say
+    )
     left_out += dropped
 
     check = check_citations(text, {s.marker for s in relevant}, exempt=EXEMPT)
@@ -116,13 +136,12 @@ def summarize(
         for s in relevant
         if s.marker not in check.cited and s.paper.paper_id not in accounted
     ]
-    markdown = (
-        check.text.rstrip()
-        + "\n\n"
-        + references(cited)
-        + "\n\n"
-        + coverage(relevant, cited, left_out)
-    )
+    table_started = time.perf_counter()
+    table = evidence_table(cited)
+    shown_table = table_markdown(table)
+    table_seconds = time.perf_counter() - table_started
+    parts = [check.text.rstrip(), shown_table, references(cited)]
+    markdown = "\n\n".join(p for p in parts if p) + "\n\n" + coverage(relevant, cited, left_out)
     return Brief(
         topic=topic,
         markdown=markdown,
@@ -136,6 +155,13 @@ def summarize(
         prompt_versions=prompt_versions(prompts),
         usage=usage,
         seconds=time.perf_counter() - started,
+        table=table,
+        relations=[
+            r
+            for r in relations
+            if {r.first.source.marker, r.second.source.marker} <= set(check.cited)
+        ],
+        table_seconds=table_seconds,
     )
 
 
@@ -200,14 +226,16 @@ def group(
     on_topic: list[int],
     topic: str,
     embedder: Embedder,
+    corpus: list[str],
 ) -> list[Theme]:
-    """The relevant papers clustered into themes, each named by its distinctive terms."""
-    groups = cluster(vectors[on_topic], themes_for(len(on_topic)))
+    """The relevant papers in themes of two to six, each named by its distinctive phrases."""
+    groups = theme_groups(vectors[on_topic])
     names = theme_names(
         [[relevant[i] for i in group] for group in groups],
         [vectors[[on_topic[i] for i in group]] for group in groups],
         topic,
         embedder,
+        corpus,
     )
     return [
         Theme(name, [relevant[i].paper.paper_id for i in group])
@@ -215,19 +243,37 @@ def group(
     ]
 
 
+_CORPUS: dict[int, tuple[object, list[str]]] = {}
+
+
+def corpus_texts(index: PaperIndex) -> list[str]:
+    """Every paper's title and abstract, lower-cased, for how rare a theme's phrase is.
+    Kept per paper table (a re-ingest makes a new one), so a warm brief doesn't redo it."""
+    papers = index.papers
+    held = _CORPUS.get(id(papers))
+    if held is None or held[0] is not papers:
+        _CORPUS.clear()
+        texts = [f"{p.title} {p.abstract}".lower() for p in papers.values()]
+        held = _CORPUS[id(papers)] = (papers, texts)
+    return held[1]
+
+
 def write(
     settings: Settings,
     backend: Backend,
     embedder: Embedder,
+    judge: Judge | None,
     topic: str,
     relevant: list[Source],
     themes: list[Theme],
     usage: Usage,
     say: Progress,
-) -> tuple[str, list[dict[str, str]], dict[str, Prompt]]:
-    """The brief's text before the check, the papers the writer dropped, and its prompts."""
+) -> tuple[str, list[dict[str, str]], dict[str, Prompt], list[Relation]]:
+    """The brief's text before the check, the papers the writer dropped, its prompts and
+    the agreements the judge confirmed."""
     dropped: list[dict[str, str]] = []
     prompts: dict[str, Prompt] = {}
+    quoted = read_papers(topic, relevant)
     if backend.chat_model is not None:  # a model writes it: map, then reduce
         prompts = {
             name: load_prompt(name, settings.prompts_dir)
@@ -236,18 +282,20 @@ def write(
         text, dropped = write_with_llm(
             settings, backend.chat_model, prompts, topic, relevant, themes, usage, say
         )
+        gone = {x["paper_id"] for x in dropped}
+        quoted = [q for q in quoted if q.source.paper.paper_id not in gone]
+        seen = {normalized(s) for s in split_sentences(text)}
     else:
         say("writing")
-        extractive = (
-            backend if isinstance(backend, ExtractiveBackend) else ExtractiveBackend(embedder)
-        )
-        text = write_extractively(topic, relevant, themes, extractive)
-    return text, dropped, prompts
+        text, seen = write_extractively(topic, quoted, themes)
+    say("comparing the papers' claims")
+    sections, relations = evidence_sections(quoted, judge, seen)
+    return text.rstrip() + "\n\n" + sections, dropped, prompts, relations
 
 
 # --- the parts added after the check ------------------------------------------------------------
 
-EXEMPT = (EXTRACTIVE_NOTE, NO_OPEN_QUESTIONS, "#")
+EXEMPT = (EXTRACTIVE_NOTE, NO_RELATIONS, NOT_JUDGED, "#", "|")
 
 
 def references(cited: list[Source]) -> str:

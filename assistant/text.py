@@ -189,6 +189,37 @@ def claim_text(sentence: str) -> str:
     return " ".join(text.split())
 
 
+# --- markup ----------------------------------------------------------------------------------
+
+# HTML pasted into a corpus file (a scraped page, an injected record): its tags and their
+# attributes are not words of the paper, so nothing that names or quotes it may use them.
+SCRIPT_BLOCK = re.compile(r"<(script|style)\b[^>]*>.*?(?:</\1\s*>|$)", re.IGNORECASE | re.DOTALL)
+TAG = re.compile(
+    r"<!--.*?-->|</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>|<[A-Za-z][\w:-]*\s[^<>]*$", re.DOTALL
+)
+
+
+def strip_markup(text: str) -> str:
+    """The text without HTML tags, their attributes or script bodies; entities decoded first,
+    so an escaped '&lt;img&gt;' goes too. Plain text comes back unchanged."""
+    if "<" not in text and "&" not in text:
+        return text
+    import html
+
+    text = TAG.sub(" ", SCRIPT_BLOCK.sub(" ", html.unescape(text)))
+    return re.sub(r"[ \t]{2,}", " ", text).strip()
+
+
+MARKDOWN = re.compile(r"([\\`*_\[\]<>|])")
+
+
+def literal(text: str) -> str:
+    """Corpus text inside a brief's Markdown, shown as written: a title like
+    "[click](javascript:…)" or "**x**" must not become a link or bold, nor a "|" end a
+    table cell."""
+    return MARKDOWN.sub(r"\\\1", text)
+
+
 # --- model replies ---------------------------------------------------------------------------
 
 FENCE = re.compile(r"\A```(?:json)?\s*(.*?)\s*```\Z", re.DOTALL)

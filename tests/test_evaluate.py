@@ -603,8 +603,12 @@ def test_summaries_score_coverage_and_precision_of_cited_papers(
                 ],
             }
 
-    def summarize(settings, topic, *, index, embedder, backend, max_papers=25, progress=None):
-        calls.append({"topic": topic, "max_papers": max_papers})
+    def summarize(
+        settings, topic, *, index, embedder, backend, judge=None, max_papers=25, progress=None
+    ):
+        # the harness's judge, behind its verdict cache, decides the brief's agreements
+        verdicts = judge.judge_many([("Sparse attention.", "Sparse attention for documents.")])
+        calls.append({"topic": topic, "max_papers": max_papers, "supported": verdicts[0].supported})
         if topic == "sourdough baking":
             raise TopicError("the indexed papers don't cover 'sourdough baking'")
         return Brief()
@@ -631,6 +635,7 @@ def test_summaries_score_coverage_and_precision_of_cited_papers(
         cache_dir=tmp_path / "cache",
     )
     assert [c["topic"] for c in calls] == ["efficient transformers", "sourdough baking"]
+    assert all(c["supported"] for c in calls)  # WordJudge's verdicts, through the cache
     assert report["metrics"]["summary_coverage"]["value"] == pytest.approx(2 / 4)
     assert report["metrics"]["summary_precision"]["value"] == pytest.approx(2 / 3)
     assert report["items"][0]["cited"] == ["attn", "cache", "speech"]

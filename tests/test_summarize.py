@@ -11,13 +11,14 @@ import numpy as np
 import pytest
 from openai_server import ScriptedOpenAI
 
-from assistant.brief_writing import conjugate, literal, third_person
+from assistant.brief_sentences import conjugate, dangling, normalized, third_person
+from assistant.brief_writing import literal
 from assistant.cli import main
 from assistant.extractive import ExtractiveBackend
 from assistant.llm import OpenAIBackend
 from assistant.settings import Settings
 from assistant.summarize import TopicError, summarize
-from assistant.text import markers_in
+from assistant.text import markers_in, numbers_in, split_sentences
 from assistant.themes import cluster, diverse
 from assistant.tokens import count_tokens
 from assistant.types import Hit, Paper
@@ -56,9 +57,23 @@ def test_extractive_brief_is_themed_cited_and_consistent(
 
     assert brief.backend == "extractive"
     assert brief.themes and all(t.name and t.paper_ids for t in brief.themes)
-    for heading in ("## Overview", "## Themes", "## Agreements", "## Open questions"):
+    for heading in ("## Overview", "## Themes", "## Agreements", "## Evidence table"):
         assert heading in body
     assert body.count("\n### ") == len(brief.themes)
+    # themes of two to six papers, one bullet per paper; no sentence said twice
+    assert all(2 <= len(t.paper_ids) <= 6 for t in brief.themes)
+    themes_text = body.split("## Themes", 1)[1].split("\n## ", 1)[0]
+    assert themes_text.count("\n- ") == sum(len(t.paper_ids) for t in brief.themes)
+    prose = [normalized(s) for s in split_sentences(body.split("## Evidence table")[0])]
+    prose = [s for s in prose if len(s.split()) >= 4]
+    assert len(prose) == len(set(prose))
+    assert not any(dangling(s) for s in split_sentences(themes_text.replace("\n- ", "\n")))
+    # the table has a row per cited paper, and its numbers are the abstracts' own
+    assert [row.marker for row in brief.table] == sorted(s.marker for s in brief.citations)
+    for row, source in zip(
+        brief.table, sorted(brief.citations, key=lambda s: s.marker), strict=True
+    ):
+        assert numbers_in(row.reports) <= numbers_in(source.paper.abstract)
     # every marker is valid, every claim is cited, and the reference list is exactly what's cited
     valid = {s.marker for s in brief.relevant}
     assert set(markers_in(body)) <= valid
@@ -116,6 +131,8 @@ def test_cli_writes_markdown_and_json(seed_index, tmp_path: Path, capsys) -> Non
         "backend",
         "prompt_versions",
         "usage",
+        "evidence_table",
+        "relations",
     }
     assert len(data["relevant_papers"]) <= 5
     assert {c["marker"] for c in data["citations"]} <= {
@@ -188,6 +205,13 @@ def test_llm_maps_each_paper_then_reduces_within_budget(
     assert set(references) == {1, 2}
     assert brief.usage.prompt_tokens == 300 * n + 900
     assert set(brief.prompt_versions) == {"summarize_map", "summarize_reduce"}
+    # the model's own agreements and open questions are replaced by ours, from the abstracts,
+    # and the evidence table comes with the model's brief too
+    assert "Memory is the cost of experts" not in brief.markdown
+    assert "Communication remains a bottleneck [1]" not in brief.markdown
+    assert "## Agreements and disagreements" in brief.markdown
+    assert "## Evidence table" in brief.markdown
+    assert [row.marker for row in brief.table] == [1, 2]
     assert any(p.startswith("reading papers") for p in progress) and "writing" in progress
 
 

@@ -442,6 +442,10 @@ def test_summary_writes_a_brief_with_progress_and_a_download(monkeypatch, seed_i
     assert ":blue[**\\[1\\]**]" in body  # cited, markers styled
     download = at.get("download_button")[0]
     assert download.proto.label == "Download Markdown"
+    assert [b.proto.label for b in at.get("download_button")][1] == "Download table (CSV)"
+    assert at.session_state["summary_csv"].startswith("marker,paper_id,title")
+    # the evidence table as a sortable table, one row per cited paper
+    assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == len(brief["citations"])
 
 
 def test_summary_reports_a_bad_topic_and_keeps_going(monkeypatch, seed_index) -> None:

@@ -7,8 +7,37 @@ import re
 import streamlit as st
 
 from assistant.errors import AssistantError
+from assistant.evidence import table_csv
 from assistant.summarize import summarize
 from ui import common
+
+TABLE = re.compile(r"^## Evidence table\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+
+
+def split_table(markdown: str) -> tuple[str, str, str]:
+    """The brief before its evidence table, the table, and what follows it."""
+    match = TABLE.search(markdown)
+    if not match:
+        return markdown, "", ""
+    return markdown[: match.start()], match.group(0), markdown[match.end() :]
+
+
+def shown_markdown(markdown: str) -> str:
+    shown = re.sub(r"^(#{1,5}) ", r"#\1 ", markdown, flags=re.MULTILINE)
+    return common.MODEL_MARKER.sub(common.styled_marker, shown.replace("$", "\\$"))
+
+
+def table_rows(rows: list[dict]) -> list[dict[str, str]]:
+    return [
+        {
+            "paper": f"[{r['marker']}] {r['name'] or r['title']}",
+            "proposes": r["proposes"],
+            "reports": r["reports"],
+            "evaluated on": ", ".join(r["evaluated_on"]),
+        }
+        for r in rows
+    ]
+
 
 s = common.settings()
 st.title("Topic brief")
@@ -40,22 +69,25 @@ if submitted:
                 index=common.index(s),
                 embedder=common.embedder(s),
                 backend=common.backend(s),
+                judge=common.judge(s),
                 max_papers=max_papers,
                 progress=progress,
             )
         except AssistantError as exc:
             status.update(label="No brief", state="error", expanded=False)
             state.pop("summary_brief", None)
+            state.pop("summary_csv", None)
             common.show_error(exc)
         else:
             status.update(label="Brief written", state="complete", expanded=False)
             state.summary_brief = brief.to_json()
+            state.summary_csv = table_csv(brief.table)
 
 brief = state.get("summary_brief")
 if brief:
     themes = brief.get("themes", [])
     citations = brief.get("citations", [])
-    left, right = st.columns([3, 1], vertical_alignment="center")
+    left, right, csv_column = st.columns([3, 1, 1], vertical_alignment="center")
     left.caption(
         f"{len(themes)} theme(s) · {len(citations)} paper(s) cited · "
         f"{len(brief.get('relevant_papers', []))} relevant · "
@@ -69,6 +101,14 @@ if brief:
         file_name=f"brief-{slug}.md",
         mime="text/markdown",
         icon=":material/download:",
+        width="stretch",
+    )
+    csv_column.download_button(
+        "Download table (CSV)",
+        state.get("summary_csv", ""),
+        file_name=f"evidence-{slug}.csv",
+        mime="text/csv",
+        icon=":material/table:",
         width="stretch",
     )
     check = brief.get("citation_check", {})
@@ -91,6 +131,12 @@ if brief:
         # The brief is the backend's Markdown (headings, lists, the reference list), shown
         # with HTML disabled. `$` is escaped so Streamlit doesn't read it as LaTeX, and each
         # heading is one level smaller, to sit inside the page (the download keeps them).
-        shown = re.sub(r"^(#{1,5}) ", r"#\1 ", brief["markdown"], flags=re.MULTILINE)
-        shown = common.MODEL_MARKER.sub(common.styled_marker, shown.replace("$", "\\$"))
-        st.markdown(shown)
+        # Its evidence table is shown as a sortable st.dataframe instead, whose cells are
+        # plain text, so corpus text in it is never read as Markdown or HTML.
+        before, table, after = split_table(brief["markdown"])
+        st.markdown(shown_markdown(before))
+        rows = brief.get("evidence_table", [])
+        if table and rows:
+            st.markdown("### Evidence table")
+            st.dataframe(table_rows(rows), hide_index=True, width="stretch")
+        st.markdown(shown_markdown(after))

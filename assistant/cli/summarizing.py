@@ -23,12 +23,16 @@ def add_parsers(sub: Any) -> None:
         help="papers considered at most (default: %(default)s)",
     )
     p.add_argument("--out", type=Path, metavar="FILE.md", help="also write the brief here")
+    p.add_argument(
+        "--csv", type=Path, metavar="FILE.csv", help="also write the evidence table here"
+    )
     p.add_argument("--json", action="store_true", help="one JSON object instead of Markdown")
     add_index_option(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, components: Components) -> int:
+    from ..evidence import table_csv
     from ..summarize import summarize
 
     topic = sys.stdin.read() if args.topic == "-" else args.topic
@@ -38,6 +42,7 @@ def run(args: argparse.Namespace, components: Components) -> int:
         index=opened_index(components),
         embedder=components.embedder,
         backend=components.backend,
+        judge=components.make_judge("local"),
         max_papers=args.max_papers,
         progress=lambda message: print(f"… {message}", file=sys.stderr, flush=True),
     )
@@ -45,6 +50,10 @@ def run(args: argparse.Namespace, components: Components) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(brief.markdown + "\n", encoding="utf-8")
         print(f"wrote {args.out}", file=sys.stderr)
+    if args.csv:
+        args.csv.parent.mkdir(parents=True, exist_ok=True)
+        args.csv.write_text(table_csv(brief.table), encoding="utf-8", newline="")
+        print(f"wrote {args.csv} ({len(brief.table)} rows)", file=sys.stderr)
     if args.json:
         print(json.dumps(brief.to_json(), ensure_ascii=False))
         return 0

@@ -438,6 +438,7 @@ class Harness:
                 index=self.index,
                 embedder=self.embedder,
                 backend=self.make_backend(),
+                judge=scoring.CachedJudge(self.judge, self.judge_pairs_cached),
                 max_papers=SUMMARY_MAX_PAPERS,
             ).to_json()
         except TopicError as exc:

@@ -199,3 +199,17 @@ def summary_scores(cited: list[str], gold: list[str]) -> dict[str, list[float]]:
         "summary_coverage": list(set_coverage(cited, gold)),
         "summary_precision": list(set_precision(cited, gold)),
     }
+
+
+class CachedJudge:
+    """A judge behind the harness's verdict cache, for a caller that takes any Judge (the
+    summary's agreements): a re-run judges nothing again, and the pairs are counted."""
+
+    def __init__(self, judge: Any, cached: Callable[[list[tuple[str, str]]], dict]) -> None:
+        self.name = judge.name
+        self.describe = judge.describe
+        self.cached = cached
+
+    def judge_many(self, pairs: list[tuple[str, str]]) -> list[Any]:
+        verdicts = self.cached(pairs)
+        return [verdicts[pair] for pair in pairs]
