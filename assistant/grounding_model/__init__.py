@@ -126,7 +126,7 @@ def base_cross_encoder(max_length: int) -> STCrossEncoder:
     verbosity, st_logger = logging.get_verbosity(), std_logging.getLogger("sentence_transformers")
     st_level = st_logger.level
     logging.set_verbosity_error()
-    st_logger.setLevel(std_logging.WARNING)
+    st_logger.setLevel(std_logging.ERROR)
     try:
         return STCrossEncoder(
             str(get_model_path()),
