@@ -29,13 +29,13 @@ import numpy as np
 
 from .chat_model import ChatModel, OpenAIChat
 from .errors import AssistantError, Problem
+from .grounding_model import best_windows
 from .prompts import defuse, load_prompt
 from .text import (
     neutralize_markers,
     numbers_in,
     split_sentences,
     strip_fence,
-    terms,
 )
 
 if TYPE_CHECKING:
@@ -115,10 +115,9 @@ def ungrounded_numbers(claim: str, evidence: str) -> set[str]:
 
 
 def closest_sentence(claim: str, evidence: str) -> str:
-    """The evidence sentence sharing the most stemmed content words with the claim."""
-    wanted = terms(claim)
-    sentences = split_sentences(evidence) or [evidence]
-    return max(sentences, key=lambda s: len(wanted & terms(s)))
+    """The evidence sentence sharing the most stemmed content words with the claim (the
+    ranking the cross-encoder's windows are chosen by)."""
+    return best_windows(claim, split_sentences(evidence) or [evidence], keep=1)[0]
 
 
 # --- Calibration -----------------------------------------------------------------------------

@@ -193,10 +193,11 @@ class CrossEncoder:
 
         encoder = base_cross_encoder(self.shape.max_length)
         model = encoder[0].model
-        missing = set(model.state_dict()) - set(load_file(str(self.delta))) - set(FROZEN)
+        delta = load_file(str(self.delta))
+        missing = set(model.state_dict()) - set(delta) - set(FROZEN)
         if missing:
             raise ValueError(f"{self.delta}: lacks {sorted(missing)[:3]}")
-        model.load_state_dict(load_file(str(self.delta)), strict=False)
+        model.load_state_dict(delta, strict=False)
         return encoder.eval()
 
     @property
