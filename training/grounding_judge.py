@@ -11,8 +11,9 @@ benchmark's leave-one-dataset-out rows. Each claim sentence is read with its bes
 evidence window, as at inference; a negative summary of several sentences is left out of
 training (which of its sentences was edited is unknown).
 
-Training: sentence-transformers' CrossEncoder and CrossEncoderTrainer, binary cross-entropy,
-every weight but the word embeddings, one epoch, bf16 on the CPU, seeded. Calibration, on
+Training: sentence-transformers' CrossEncoder fine-tuned by the loop in
+`training/cross_encoder.py` (binary cross-entropy, every weight but the word embeddings,
+three epochs, bf16 on the CPU, seeded). Calibration, on
 the calibration part (never trained on): a one-input logistic regression that turns the
 logit into a probability, the threshold that maximises the mean of the sources' balanced
 accuracies, and whether the number veto (`assistant.grounding.veto`) helps there.
@@ -24,20 +25,14 @@ import argparse
 import json
 import os
 import random
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from assistant.grounding import Linear
-from assistant.grounding_model import (
-    FROZEN,
-    Shape,
-    base_cross_encoder,
-    delta_of,
-    pair_texts,
-)
+from assistant.grounding_model import FROZEN, Shape, pair_texts
+from training.cross_encoder import Rows, Schedule, fine_tune
 from training.grounding_data import Example, capped, load, synthetic
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,16 +42,7 @@ VETO_CAP = 0.01  # a vetoed pair's score: below any threshold
 
 
 @dataclass(frozen=True)
-class Recipe:
-    seed: int = 0
-    epochs: int = 3
-    batch_size: int = 16
-    learning_rate: float = 6e-5
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.06
-    # Off: a third faster on 2 cores (dropout's random numbers are costly on a CPU), and
-    # three epochs over ~14,000 rows do not overfit a 22M model.
-    dropout: float = 0.0
+class Recipe(Schedule):
     per_dataset: int = 2400  # training rows per source at most: no source dominates
     calibration_per_dataset: int = 400
 
@@ -138,9 +124,7 @@ def cell_weights(examples: list[Example]) -> np.ndarray:
 # --- Training -------------------------------------------------------------------------------
 
 
-def training_rows(
-    examples: list[Example], shape: Shape, tokenizer: object, recipe: Recipe
-) -> dict[str, list]:
+def training_rows(examples: list[Example], shape: Shape, tokenizer: object, recipe: Recipe) -> Rows:
     """(claim sentence, best window, label) rows; at most `per_dataset` per source."""
     rng = random.Random(recipe.seed)
     by_source: dict[str, list[tuple[str, str, float]]] = {}
@@ -164,90 +148,16 @@ def training_rows(
         chosen += kept
         print(f"  {source}: {len(kept)} rows, {n_pos} supported")
     rng.shuffle(chosen)
-    return {
-        "sentence1": [r[0] for r in chosen],
-        "sentence2": [r[1] for r in chosen],
-        "label": [r[2] for r in chosen],
-    }
-
-
-def batches(lengths: list[int], size: int, rng: np.random.Generator) -> list[list[int]]:
-    """Shuffled batches of rows of similar length: rows are shuffled, sorted by length within
-    windows of 50 batches, cut into batches, and the batches shuffled. Padding is then a few
-    word pieces, not half of every batch."""
-    order = rng.permutation(len(lengths))
-    out = []
-    for start in range(0, len(order), 50 * size):
-        window = sorted(order[start : start + 50 * size], key=lambda i: lengths[i])
-        out += [window[k : k + size] for k in range(0, len(window), size)]
-    return [out[i] for i in rng.permutation(len(out))]
+    return Rows([r[0] for r in chosen], [r[1] for r in chosen], [r[2] for r in chosen])
 
 
 def train(examples: list[Example], shape: Shape, recipe: Recipe, out: Path) -> dict:
-    """Fine-tune the CrossEncoder's model on the rows; write its delta.
+    """Fine-tune the cross-encoder on the judge's rows (`training/cross_encoder.py`)."""
+    from assistant.grounding_model import base_cross_encoder
 
-    A plain loop rather than CrossEncoderTrainer, for one measured reason: the trainer pads
-    each batch to its longest row, so the mix of 30- and 220-piece rows costs the longest
-    row's time, and in bf16 oneDNN builds kernels for almost every batch shape. On the same
-    280-row probe on this shared machine: the trainer 2.0 rows/s, this loop (length-grouped
-    batches, a few padded shapes) 2.5. Same model, loss (binary cross-entropy on the logit)
-    and schedule (AdamW, linear warm-up and decay)."""
-    import torch
-    from safetensors.torch import save_file
-    from tqdm import tqdm
-
-    from assistant.grounding_model import collate
-
-    torch.manual_seed(recipe.seed)
-    encoder = base_cross_encoder(shape.max_length)
-    model = encoder[0].model
-    for name, parameter in model.named_parameters():
-        parameter.requires_grad = name not in FROZEN
-    for module in model.modules():
-        if isinstance(module, torch.nn.Dropout):
-            module.p = recipe.dropout
-    # Eager attention computes what SDPA does, faster for these short rows on a CPU.
-    model.set_attn_implementation("eager")
-    rows = training_rows(examples, shape, encoder.tokenizer, recipe)
-    encoded = encoder.tokenizer(
-        rows["sentence1"], rows["sentence2"], truncation=True, max_length=shape.max_length
-    )
-    ids, types = encoded["input_ids"], encoded["token_type_ids"]
-    labels = torch.tensor(rows["label"])
-    rng = np.random.default_rng(recipe.seed)
-    plan = [
-        b
-        for _ in range(recipe.epochs)
-        for b in batches([len(i) for i in ids], recipe.batch_size, rng)
-    ]
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=recipe.learning_rate, weight_decay=recipe.weight_decay)
-    warmup = max(1, int(recipe.warmup_ratio * len(plan)))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda s: min((s + 1) / warmup, max(0.0, (len(plan) - s) / (len(plan) - warmup))),
-    )
-    started = time.perf_counter()
-    model.train()
-    progress = tqdm(plan, desc=f"training on {len(ids)} rows", unit="batch")
-    running = 0.0
-    for step, batch in enumerate(progress, 1):
-        inputs = collate([ids[i] for i in batch], [types[i] for i in batch])
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            logits = model(**inputs).logits.float().squeeze(-1)[: len(batch)]
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels[batch])
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        schedule.step()
-        running = 0.98 * running + 0.02 * loss.item() if step > 1 else loss.item()
-        progress.set_postfix(loss=f"{running:.3f}")
-    model.eval()
-    model.set_attn_implementation("sdpa")
-    out.mkdir(parents=True, exist_ok=True)
-    save_file(delta_of(model), str(out / "delta.safetensors"))
-    return {"rows": len(ids), "seconds": round(time.perf_counter() - started)}
+    tokenizer = base_cross_encoder(shape.max_length).tokenizer
+    rows = training_rows(examples, shape, tokenizer, recipe)
+    return fine_tune(rows, shape.max_length, recipe, frozenset(FROZEN), out)
 
 
 # --- Calibration ----------------------------------------------------------------------------

@@ -140,12 +140,21 @@ def base_cross_encoder(max_length: int) -> STCrossEncoder:
         st_logger.setLevel(st_level)
 
 
-def delta_of(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+def frozen_tensors(model: torch.nn.Module, layers: int) -> frozenset[str]:
+    """The word embeddings, and with `layers` > 0 everything below the top 6 - `layers`
+    transformer layers too: the tensors a model trained so leaves as the base had them."""
+    if layers == 0:
+        return frozenset(FROZEN)
+    below = ("bert.embeddings.", *(f"bert.encoder.layer.{i}." for i in range(layers)))
+    return frozenset(n for n in model.state_dict() if n.startswith(below))
+
+
+def delta_of(model: torch.nn.Module, frozen: frozenset[str]) -> dict[str, torch.Tensor]:
     """What ships: every tensor but the frozen ones, fp16."""
     return {
         name: value.detach().to("cpu").half().contiguous()
         for name, value in model.state_dict().items()
-        if name not in FROZEN
+        if name not in frozen
     }
 
 
@@ -194,7 +203,8 @@ class CrossEncoder:
         encoder = base_cross_encoder(self.shape.max_length)
         model = encoder[0].model
         delta = load_file(str(self.delta))
-        missing = set(model.state_dict()) - set(delta) - set(FROZEN)
+        frozen = frozen_tensors(model, self.config.get("frozen_layers", 0))
+        missing = set(model.state_dict()) - set(delta) - frozen
         if missing:
             raise ValueError(f"{self.delta}: lacks {sorted(missing)[:3]}")
         model.load_state_dict(delta, strict=False)
