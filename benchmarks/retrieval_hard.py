@@ -15,9 +15,12 @@ is measured by the same code as the candidates. For each it prints:
   must stay at or above 0.98.
 
 Tune on the tune halves (`--split tune` hides the test figures) and look at the test
-halves once, for what is kept. `--try` adds an ad-hoc configuration, e.g.
-`--try prf:prf_docs=5,prf_terms=10`. Builds (or reuses, incrementally) the index of
-data/papers under benchmarks/out/seed-index unless --index names another.
+halves once, for what is kept. `--reranker DIR` (a model from `python -m training.reranker
+--out DIR`) adds the shipped settings with their top papers reranked, at each of
+`--rerank` depth:weight pairs, and the reranker's seconds per search; that model trains on
+the tune halves, so only the test figures say anything about it. `--try` adds an ad-hoc
+configuration, e.g. `--try prf:prf_docs=5,prf_terms=10`. Builds (or reuses, incrementally)
+the index of data/papers under benchmarks/out/seed-index unless --index names another.
 """
 
 from __future__ import annotations
@@ -29,7 +32,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import REPO, SEED_CORPUS, SEED_INDEX, CachedEmbedder, open_index
+from common import (
+    REPO,
+    SEED_CORPUS,
+    SEED_INDEX,
+    CachedEmbedder,
+    CachedReranker,
+    open_index,
+    reranked_search,
+)
 from retrieval_seed import load_questions
 
 from assistant.embeddings import Embedder
@@ -80,12 +91,21 @@ def load_sets(index: PaperIndex) -> dict[str, list[dict]]:
 
 
 def measure(
-    index: PaperIndex, embedder: Embedder, sets: dict[str, list[dict]], splits: tuple[str, ...]
+    index: PaperIndex,
+    embedder: Embedder,
+    sets: dict[str, list[dict]],
+    splits: tuple[str, ...],
+    rerank: tuple[CachedReranker, int, float] | None = None,
 ) -> dict[str, float]:
-    """{row name: figure} for the index's current settings."""
+    """{row name: figure} for the index's current settings; `rerank`: (reranker, depth,
+    weight) to rerank each search's top papers."""
 
     def ranked(question: str) -> list[str]:
-        return [h.paper.paper_id for h in search(index, embedder, question, k=10, mode="hybrid")]
+        if rerank is None:
+            hits = search(index, embedder, question, k=10, mode="hybrid")
+        else:
+            hits = reranked_search(index, embedder, question, 10, *rerank)
+        return [h.paper.paper_id for h in hits]
 
     rows: dict[str, float] = {}
     short = [(q, ranked(q["question"])) for q in sets["short"] if q["split"] in splits]
@@ -162,6 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--try", dest="tries", action="append", default=[], metavar="SPEC")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the figures here")
+    parser.add_argument("--reranker", type=Path, metavar="DIR", help="a trained reranker")
+    parser.add_argument(
+        "--rerank", default="30:0.5,16:0.5", help="depth:weight pairs to rerank with"
+    )
     args = parser.parse_args(argv)
 
     names = list(CONFIGS) if args.configs == "all" else [c for c in args.configs.split(",") if c]
@@ -181,6 +205,15 @@ def main(argv: list[str] | None = None) -> int:
         index.settings = base.model_copy(update=update)
         figures[name] = measure(index, embedder, sets, splits)
         print(f"{name}: {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    reranker = CachedReranker(args.reranker) if args.reranker else None
+    for pair in args.rerank.split(",") if reranker else []:
+        depth, weight = int(pair.split(":")[0]), float(pair.split(":")[1])
+        name = f"rerank {depth}:{weight}"
+        started = time.perf_counter()
+        configs[name] = {}  # the shipped settings
+        index.settings = base
+        figures[name] = measure(index, embedder, sets, splits, (reranker, depth, weight))
+        print(f"{name}: {time.perf_counter() - started:.1f}s", file=sys.stderr)
     counts = ", ".join(f"{len(v)} {k}" for k, v in sets.items())
     print(f"\nHard retrieval sets on the seed corpus ({counts}), hybrid search")
     print_table(figures)
@@ -193,6 +226,12 @@ def main(argv: list[str] | None = None) -> int:
             if getattr(used, key) != getattr(today, key)
         }
         print(f"  {name}: {changed or TODAY_NAME}")
+    if reranker is not None and reranker.seconds:
+        seconds = sorted(reranker.seconds)
+        print(
+            f"  reranker: {seconds[len(seconds) // 2] * 1000:.0f} ms p50 per search "
+            f"(its reads alone, {len(seconds)} searches that read anything new)"
+        )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"configs": configs, "figures": figures}, indent=2))

@@ -31,7 +31,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import CachedEmbedder, open_index
+from common import CachedEmbedder, CachedReranker, open_index, reranked_search
 
 from assistant.embeddings import Embedder, make_embedder
 from assistant.evals.metrics import mean, ndcg_at_k, recall_at_k
@@ -46,7 +46,9 @@ COLLECTION = "scifact"
 DATA_FILES = ("corpus.jsonl", "queries_train.jsonl", "qrels_train.tsv")
 
 MODES: tuple[Mode, ...] = ("bm25", "dense", "hybrid")
+RERANKED = "hybrid + rerank"  # with --reranker: hybrid, its top RERANK_DEPTH reranked
 DEPTH = 100  # papers retrieved per query: recall is measured at this depth
+RERANK_DEPTH, RERANK_WEIGHT = 30, 0.5
 TUNING_QUERIES = 400  # the first 400 claims were used for tuning; the rest are held out
 
 # Published nDCG@10 on the SciFact *test* split (300 claims), for orientation only.
@@ -90,16 +92,30 @@ def load_queries(data: Path) -> list[Query]:
     return queries
 
 
-def open_scifact(data: Path, index_dir: Path) -> tuple[PaperIndex, Embedder]:
-    settings = Settings(index_dir=index_dir, collection=COLLECTION)
+def open_scifact(
+    data: Path, index_dir: Path, collection: str = COLLECTION
+) -> tuple[PaperIndex, Embedder]:
+    settings = Settings(index_dir=index_dir, collection=collection)
     opened = open_index(data / "corpus.jsonl", settings, CachedEmbedder(make_embedder(settings)))
     return opened.index, opened.embedder
 
 
-def evaluate(index: PaperIndex, embedder: Embedder, queries: list[Query], mode: Mode) -> ModeResult:
-    result = ModeResult(mode, [], [])
+def evaluate(
+    index: PaperIndex,
+    embedder: Embedder,
+    queries: list[Query],
+    mode: Mode,
+    reranker: CachedReranker | None = None,
+) -> ModeResult:
+    """With a `reranker` (trained on claims 1-400 only), hybrid search reranked."""
+    result = ModeResult(RERANKED if reranker else mode, [], [])
     for query in queries:
-        hits = search(index, embedder, query.text, k=DEPTH, mode=mode)
+        if reranker is None:
+            hits = search(index, embedder, query.text, k=DEPTH, mode=mode)
+        else:
+            hits = reranked_search(
+                index, embedder, query.text, DEPTH, reranker, RERANK_DEPTH, RERANK_WEIGHT
+            )
         ranked = [hit.paper.paper_id for hit in hits]
         result.ndcg.append(ndcg_at_k(ranked, query.relevant, 10))
         result.recall.append(recall_at_k(ranked, query.relevant, DEPTH))
@@ -156,6 +172,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="BEIR SciFact folder")
     parser.add_argument("--limit", type=int, help="only the first N queries (a quick run)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the figures here")
+    parser.add_argument("--index", type=Path, default=INDEX_DIR, help="where the index lives")
+    parser.add_argument(
+        "--collection", default=COLLECTION, help="its collection (scale.py's: 'scale')"
+    )
+    parser.add_argument("--modes", default=",".join(MODES), help=f"of: {', '.join(MODES)}")
+    parser.add_argument(
+        "--reranker", type=Path, metavar="DIR", help="also hybrid with this reranker's order"
+    )
     return parser.parse_args(argv)
 
 
@@ -167,12 +191,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     started = time.perf_counter()
     queries = load_queries(args.data)[: args.limit]
-    index, embedder = open_scifact(args.data, INDEX_DIR)
+    index, embedder = open_scifact(args.data, args.index, args.collection)
     results = []
-    for mode in MODES:
+    runs: list[tuple[Mode, CachedReranker | None]] = [(m, None) for m in args.modes.split(",")]
+    if args.reranker:
+        runs.append(("hybrid", CachedReranker(args.reranker)))
+    for mode, reranker in runs:
         mode_started = time.perf_counter()
-        results.append(evaluate(index, embedder, queries, mode))
-        print(f"{mode}: {time.perf_counter() - mode_started:.1f}s", file=sys.stderr)
+        results.append(evaluate(index, embedder, queries, mode, reranker))
+        print(f"{results[-1].mode}: {time.perf_counter() - mode_started:.1f}s", file=sys.stderr)
     figures = summarize(results, len(queries))
     seconds = time.perf_counter() - started
     used = retrieval_settings(index)
