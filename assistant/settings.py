@@ -152,14 +152,14 @@ class Settings(BaseSettings):
         description="Abstain below this IDF-weighted share of the question's terms found in "
         "the top three papers.",
     )
-    # Summaries: the threshold is calibrated by `benchmarks/summaries.py --calibrate`
-    # on evals/datasets/subtopics.jsonl.
-    summary_min_score: float = Field(
-        0.65,
+    # Summaries: which retrieved papers a brief uses is decided by the topic model
+    # (assistant/relevance.py, fitted by `python -m training.topic_relevance`).
+    summary_min_relevance: float | None = Field(
+        None,
         ge=0,
         le=1,
-        description="A retrieved paper counts as on the topic when its fused score is at least "
-        "this share of the best paper's.",
+        description="The probability of being about the topic a paper needs to be in a brief "
+        "(unset: the topic model's own threshold, fitted with it).",
     )
     summary_tokens: int = Field(
         6000, ge=500, description="Token budget for the per-paper notes in the summary prompt."

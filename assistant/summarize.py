@@ -1,17 +1,14 @@
 """Topic -> a themed literature brief, every claim cited, its coverage stated.
 
-The steps, in order: retrieve broadly for the topic; keep a diverse set (maximal
-marginal relevance over the papers' stored vectors, so near-duplicates don't
-crowd out other work); keep only the papers whose fused score is close enough to
-the best one's (`ASSISTANT_SUMMARY_MIN_SCORE`, calibrated on
-evals/datasets/subtopics.jsonl); cluster them into themes named by their
-distinctive terms; write. An LLM writes by map (notes per abstract) then reduce
+The steps, in order: retrieve broadly for the topic; keep the papers the topic model
+(relevance.py) finds about it, most probable first; cluster them into themes named by
+their distinctive terms; write. An LLM writes by map (notes per abstract) then reduce
 (the brief); offline, the brief is built from the abstracts' own sentences. Either
 way the text goes through the same citation check as chat answers, and the
 reference list and coverage line are added afterwards from what was cited.
 
-This module runs those steps and adds what comes after the check; choosing the
-diverse set and the themes is in themes.py, writing the brief in brief_writing.py.
+This module runs those steps and adds what comes after the check; the themes are in
+themes.py, writing the brief in brief_writing.py.
 """
 
 from __future__ import annotations
@@ -43,10 +40,11 @@ from .evidence import EvidenceRow, evidence_table, table_markdown
 from .index import PaperIndex
 from .llm import Backend
 from .prompts import Prompt, load_prompt, prompt_versions
+from .relevance import TopicModel, features
 from .retrieval import retrieve
 from .settings import Settings
 from .text import literal, split_sentences
-from .themes import Theme, diverse, theme_groups, theme_names
+from .themes import Theme, theme_groups, theme_names
 from .types import Hit, Source, Usage
 
 if TYPE_CHECKING:
@@ -114,9 +112,15 @@ def summarize(
     topic = clean_topic(topic)
 
     say("retrieving papers")
-    hits = retrieve_on_topic(settings, topic, index, embedder, max_papers)
+    model = TopicModel.load()
+    hits = retrieve_on_topic(settings, topic, index, embedder, max(max_papers, model.pool))
+    hits = hits[: model.pool]
     vectors = index.vectors([h.chunk_id for h in hits])
-    on_topic, relevant, left_out = select(settings, hits, vectors, max_papers)
+    say(f"reading the top {len(hits)} papers' sentences against the topic")
+    relevance = model.probabilities(features(embedder.embed_query(topic), hits, embedder))
+    threshold = settings.summary_min_relevance
+    threshold = model.threshold if threshold is None else threshold
+    on_topic, relevant, left_out = select_by_relevance(hits, relevance, threshold, max_papers)
     say(f"{len(relevant)} relevant papers of {len(hits)} retrieved")
 
     themes = group(relevant, vectors, on_topic, topic, embedder, corpus_texts(index))
@@ -182,7 +186,7 @@ def retrieve_on_topic(
     settings: Settings, topic: str, index: PaperIndex, embedder: Embedder, max_papers: int
 ) -> list[Hit]:
     """Retrieve broadly for the topic; a topic the corpus doesn't cover is a TopicError."""
-    # Equal weights for a short topic too: summary_min_score was calibrated on them.
+    # Equal weights for a short topic too: the topic model was fitted on them.
     retrieval = retrieve(index, embedder, topic, k=max(3 * max_papers, 30), short_boost=False)
     hits = retrieval.hits
     relevance = relevance_of(index, retrieval)
@@ -197,27 +201,33 @@ def retrieve_on_topic(
     return hits
 
 
-def select(
-    settings: Settings, hits: list[Hit], vectors: np.ndarray, max_papers: int
+def select_by_relevance(
+    hits: list[Hit], relevance: np.ndarray, threshold: float, max_papers: int
 ) -> tuple[list[int], list[Source], list[dict[str, str]]]:
-    """A diverse set, then only the papers scoring close enough to the best one.
-
-    Returns the kept positions in `hits`, them as numbered sources, and the rest
-    of the diverse set as left out.
-    """
-    chosen = diverse(hits, vectors, max_papers)
-    top = hits[0].score
-    on_topic = [i for i in chosen if hits[i].score >= settings.summary_min_score * top]
+    """The papers the topic model (`relevance.py`) finds about the topic, probability at
+    least `threshold`, most probable first, at most `max_papers`. Returns their positions
+    in `hits`, them as numbered sources, and the near misses as left out (far below the
+    threshold is off the topic: not worth a line of the brief's coverage note)."""
+    order = sorted(range(len(hits)), key=lambda i: (-relevance[i], i))
+    kept = [i for i in order if relevance[i] >= threshold][:max_papers]
     left_out = [
-        left(hits[i], f"less related to the topic (score {hits[i].score / top:.2f} of the best)")
-        for i in chosen
-        if i not in on_topic
+        left(
+            hits[i],
+            (
+                f"beyond the {max_papers} most relevant papers"
+                if relevance[i] >= threshold
+                else "less likely about the topic"
+            )
+            + f" (probability {relevance[i]:.2f})",
+        )
+        for i in order
+        if i not in kept and relevance[i] >= threshold / 2
     ]
     relevant = [
-        Source(n, hits[i].paper, hits[i].score, hits[i].snippet)
-        for n, i in enumerate(on_topic, start=1)
+        Source(n, hits[i].paper, float(relevance[i]), hits[i].snippet)
+        for n, i in enumerate(kept, start=1)
     ]
-    return on_topic, relevant, left_out
+    return kept, relevant, left_out
 
 
 def group(

@@ -1,8 +1,7 @@
-"""Which of the retrieved papers a brief covers, and the themes it groups them into.
+"""The themes a brief groups its papers into.
 
 Split from summarize.py, which runs the pipeline: this is the part that works on
-the papers' vectors and words rather than on the brief's text. `diverse` keeps a
-set of papers unlike each other (maximal marginal relevance), `cluster` groups
+the papers' vectors and words rather than on the brief's text. `cluster` groups
 them (Ward) and `theme_names` names each group by the phrases its papers share.
 The writers in brief_writing.py take the resulting `Theme`s; nothing here knows
 how a brief is written.
@@ -21,7 +20,7 @@ import numpy as np
 from .brief_sentences import GENERIC_NAMES, name_of
 from .embeddings import Embedder
 from .text import english_stemmer, english_stop_words, strip_markup
-from .types import Hit, Source
+from .types import Source
 
 
 @dataclass
@@ -31,28 +30,6 @@ class Theme:
 
 
 # --- choosing and grouping the papers -----------------------------------------------------------
-
-
-def diverse(hits: list[Hit], vectors: np.ndarray, k: int, balance: float = 0.7) -> list[int]:
-    """Maximal marginal relevance: the best papers, each unlike the ones already taken.
-
-    Returns positions in `hits`, best first. Relevance is the fused score scaled by
-    the best; redundancy is the cosine of the papers' best-matching chunks.
-    """
-    top = hits[0].score or 1.0
-    relevance = np.array([h.score / top for h in hits])
-    chosen: list[int] = []
-    rest = list(range(len(hits)))
-    while rest and len(chosen) < k:
-        if chosen:
-            redundancy = (vectors[rest] @ vectors[chosen].T).max(axis=1)
-        else:
-            redundancy = np.zeros(len(rest))
-        gain = balance * relevance[rest] - (1 - balance) * redundancy
-        best = rest[int(np.argmax(gain))]
-        chosen.append(best)
-        rest.remove(best)
-    return sorted(chosen, key=lambda i: -hits[i].score)
 
 
 MOST_PER_THEME = 6  # a theme of more is a list, not a theme

@@ -1,7 +1,7 @@
 """Subtopic briefs, offline, this code beside the code at a baseline commit, in one run.
 
     .venv/bin/python benchmarks/summaries.py [--split test|tune|all] [--baseline REV]
-                                             [--dataset PATH] [--calibrate]
+                                             [--dataset PATH]
 
 On the test half of evals/datasets/subtopics_strict.jsonl (borderline papers neither
 rewarded nor penalised), it writes every brief with the baseline's code, run from a
@@ -18,8 +18,8 @@ way from what each printed:
   papers and the judge finds what it attributes to one supported by the other's abstract
   (a line citing one paper has no pair);
 - warm wall time per brief (p50), and the evidence table's own time (p50).
-With --calibrate it also prints how each `summary_min_score` would trade precision for
-coverage on --dataset, which is how the default in assistant/settings.py was chosen.
+Which papers a brief uses is the topic model's decision (assistant/relevance.py), fitted on
+the tune half by `python -m training.topic_relevance`, which prints its thresholds.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ from pathlib import Path
 from common import REPO, SEED_CORPUS, SEED_INDEX, open_index
 
 from assistant.extractive import ExtractiveBackend
-from assistant.retrieval import search
 from assistant.settings import Settings
 from assistant.summarize import TopicError, summarize
 from assistant.text import MARKER, markers_in, parse_marker, split_sentences
@@ -284,15 +283,12 @@ def main() -> None:
     parser.add_argument("--dataset", type=Path, default=STRICT)
     parser.add_argument("--split", choices=("test", "tune", "all"), default="test")
     parser.add_argument("--baseline", default=BASELINE, help="the commit to compare with")
-    parser.add_argument("--calibrate", action="store_true")
     args = parser.parse_args()
 
     settings = Settings(index_dir=SEED_INDEX)
     components = open_index(SEED_CORPUS, settings)
     items = [json.loads(line) for line in args.dataset.read_text().splitlines() if line.strip()]
     items = [i for i in items if args.split == "all" or i.get("split") == args.split]
-    if args.calibrate:
-        calibrate(items, components.index, components.embedder)
     topics = [i["topic"] for i in items]
 
     old = run_baseline(args.baseline, topics, SEED_INDEX)
@@ -308,28 +304,6 @@ def main() -> None:
     for metric in columns[names[1]]:
         values = " | ".join(columns[n][metric] for n in names)
         print(f"| {metric} | {values} | {TARGETS.get(metric, '')} |")
-
-
-def calibrate(items: list[dict], index, embedder) -> None:
-    """Precision and coverage of the retrieved set at each relative-score threshold."""
-    runs = []
-    for item in items:
-        hits = search(index, embedder, item["topic"], k=25)
-        runs.append(
-            (
-                [(h.paper.paper_id, h.score / hits[0].score) for h in hits],
-                gold_ids(item["gold_titles"], index),
-                gold_ids(item.get("borderline_titles", []), index),
-            )
-        )
-    print("summary_min_score: mean coverage / precision / F1 of the papers kept (top 25)")
-    for threshold in (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9):
-        pairs = [score({p for p, s in hits if s >= threshold}, g, b) for hits, g, b in runs]
-        coverage = statistics.fmean(c for c, _ in pairs)
-        precision = statistics.fmean(p for _, p in pairs)
-        f1 = 2 * coverage * precision / (coverage + precision) if coverage + precision else 0.0
-        print(f"  {threshold:.2f}  {coverage:.3f}  {precision:.3f}  {f1:.3f}")
-    print()
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from assistant.llm import OpenAIBackend
 from assistant.settings import Settings
 from assistant.summarize import TopicError, summarize
 from assistant.text import markers_in, numbers_in, split_sentences
-from assistant.themes import cluster, diverse
+from assistant.themes import cluster
 from assistant.tokens import count_tokens
 from assistant.types import Hit, Paper
 
@@ -245,16 +245,6 @@ def test_corpus_text_stays_literal_in_the_brief() -> None:
     assert re.sub(r"\\(.)", r"\1", literal(hostile)) == hostile  # nothing lost
 
 
-def test_diverse_skips_near_duplicates() -> None:
-    def hit(i: int, score: float) -> Hit:
-        return Hit(i + 1, Paper(f"p{i}", f"t{i}", "a"), score, "", f"c{i}")
-
-    vectors = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
-    hits = [hit(0, 1.0), hit(1, 0.99), hit(2, 0.8)]
-    assert diverse(hits, vectors, 2) == [0, 2]  # the duplicate of the best loses to a new angle
-    assert diverse(hits, vectors, 3) == [0, 1, 2]  # and comes back, in score order, when room
-
-
 def test_cluster_is_deterministic_and_groups_neighbours() -> None:
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=8), rng.normal(size=8)
@@ -263,3 +253,37 @@ def test_cluster_is_deterministic_and_groups_neighbours() -> None:
     assert cluster(points, 2) == [[0, 1, 4], [2, 3]]
     assert cluster(points, 2) == cluster(points.copy(), 2)
     assert cluster(points, 5) == [[0], [1], [2], [3], [4]]
+
+
+def test_the_topic_model_decides_which_papers_a_brief_uses() -> None:
+    from assistant.summarize import select_by_relevance
+
+    hits = [
+        Hit(i + 1, Paper(f"p{i}", f"Paper {i}", "An abstract."), 1.0 - i / 10, "snippet", f"p{i}#0")
+        for i in range(5)
+    ]
+    relevance = np.array([0.2, 0.9, 0.6, 0.3, 0.95])
+    kept, relevant, left_out = select_by_relevance(hits, relevance, 0.5, max_papers=2)
+    # the most probable first, at most max_papers; the fused order doesn't matter
+    assert kept == [4, 1] and [s.paper.paper_id for s in relevant] == ["p4", "p1"]
+    assert [s.marker for s in relevant] == [1, 2]
+    # left out with the reason: above the cap, or near the threshold; far below, not listed
+    assert [x["paper_id"] for x in left_out] == ["p2", "p3"]
+    assert left_out[0]["reason"] == "beyond the 2 most relevant papers (probability 0.60)"
+    assert left_out[1]["reason"].startswith("less likely about the topic")
+
+
+def test_topic_features_read_the_best_sentences(fake_embedder) -> None:
+    from assistant.relevance import FEATURES, TopicModel, features
+
+    on = Paper("on", "Cache eviction", "We study weather. Cache eviction helps decoding.")
+    off = Paper("off", "Weather", "We study weather. Rain falls.")
+    found = [Hit(1, off, 1.0, "", "off#0"), Hit(2, on, 0.8, "", "on#0")]
+    topic = fake_embedder.embed_query("cache eviction")
+    x = features(topic, found, fake_embedder)
+    assert x.shape == (2, len(FEATURES))
+    best = FEATURES.index("best_sentence")
+    assert x[1, best] > x[0, best]  # one sentence of "on" says it
+    assert list(x[:, FEATURES.index("fused_ratio")]) == [1.0, 0.8]
+    model = TopicModel.load()  # the shipped fit reads these features
+    assert model.probabilities(x).shape == (2,) and 0 < model.threshold < 1

@@ -1,0 +1,108 @@
+"""Fit the brief's topic-relevance model (`assistant/relevance.py`) on the tune half of
+evals/datasets/subtopics_strict.jsonl and write assistant/topic_relevance.json. Not run by
+CI; seconds, deterministic.
+
+    .venv/bin/python -m training.topic_relevance
+
+For every tune topic, the top `POOL` papers of the brief's own retrieval are labelled gold
+or not (borderline papers are left out, as the benchmark neither rewards nor penalises
+them), a weighted logistic regression (each topic weighs the same) is fitted over their
+features, and the threshold is the one that maximises the mean F1 of coverage and
+precision over the tune topics. The test half is never read.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from assistant.relevance import FEATURES, MODEL, TopicModel, features
+from training.grounding_judge import fit_logistic
+
+REPO = Path(__file__).resolve().parents[1]
+DATASET = REPO / "evals" / "datasets" / "subtopics_strict.jsonl"
+SEED_PAPERS = REPO / "data" / "papers"
+POOL = 40
+
+
+def topic_rows(items: list[dict]) -> list[tuple[np.ndarray, list[str], set[str], set[str]]]:
+    """Per topic: its pool's features, paper ids, gold ids and borderline ids."""
+    from assistant.components import Components
+    from assistant.corpus import read_corpus
+    from assistant.ingest import ingest
+    from assistant.settings import Settings
+    from assistant.summarize import retrieve_on_topic
+
+    settings = Settings(index_dir=REPO / "benchmarks" / "out" / "seed-index")
+    parts = Components(settings)
+    ingest(settings, read_corpus([SEED_PAPERS]), [SEED_PAPERS], parts.embedder, progress=False)
+    index, embedder = parts.index, parts.embedder
+    by_title = {t: pid for pid, p in index.papers.items() for t in (p.title, *p.aliases)}
+    out = []
+    for item in items:
+        hits = retrieve_on_topic(settings, item["topic"], index, embedder, POOL)[:POOL]
+        x = features(embedder.embed_query(item["topic"]), hits, embedder)
+        gold = {by_title[t] for t in item["gold_titles"]}
+        borderline = {by_title[t] for t in item.get("borderline_titles", [])}
+        out.append((x, [h.paper.paper_id for h in hits], gold, borderline))
+    return out
+
+
+def coverage_precision(kept: set[str], gold: set[str], borderline: set[str]) -> tuple[float, float]:
+    counted = kept - borderline
+    hit = len(counted & gold)
+    return hit / len(gold), (hit / len(counted) if counted else 0.0)
+
+
+def main() -> int:
+    items = [json.loads(line) for line in DATASET.read_text(encoding="utf-8").splitlines() if line]
+    tune = [i for i in items if i.get("split") == "tune"]
+    rows = topic_rows(tune)
+    x, y, w = [], [], []
+    for feats, ids, gold, borderline in rows:
+        keep = [k for k, pid in enumerate(ids) if pid not in borderline]
+        x.append(feats[keep])
+        y += [float(ids[k] in gold) for k in keep]
+        w += [1.0 / len(keep)] * len(keep)
+    weights = np.array(w) * len(w) / sum(w)
+    linear = fit_logistic(np.vstack(x), np.array(y), weights, l2=1.0)
+    model = TopicModel(linear, 0.5, POOL)
+
+    def f1_at(cut: float) -> float:
+        scores = []
+        for feats, ids, gold, borderline in rows:
+            p = model.probabilities(feats)
+            kept = {pid for pid, q in zip(ids, p, strict=True) if q >= cut}
+            c, pr = coverage_precision(kept, gold, borderline)
+            scores.append(2 * c * pr / (c + pr) if c + pr else 0.0)
+        return float(np.mean(scores))
+
+    cuts = [round(c, 2) for c in np.arange(0.1, 0.91, 0.05)]
+    threshold = max(cuts, key=f1_at)
+    for cut in cuts:
+        print(f"  threshold {cut:.2f}: tune mean F1 {f1_at(cut):.3f}")
+    MODEL.write_text(
+        json.dumps(
+            {
+                "about": "which retrieved papers a brief is about (assistant/relevance.py)",
+                "command": "python -m training.topic_relevance",
+                "fitted_on": f"{DATASET.name}, tune half ({len(tune)} topics)",
+                "features": list(FEATURES),
+                "model": linear.to_dict(),
+                "threshold": threshold,
+                "pool": POOL,
+                "tune_mean_f1": round(f1_at(threshold), 4),
+            },
+            indent=1,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    print(f"threshold {threshold} -> {MODEL}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
