@@ -37,7 +37,8 @@ from training.grounding_data import Example, capped, load, synthetic
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL_DIR = REPO / "assistant" / "grounding_model"
-VERSION = 2  # the judge's design; the eval records it with the weights' hash
+VERSION = 3  # the judge's design (3: one evidence window per claim sentence); the eval
+# records it with the weights' hash
 VETO_CAP = 0.01  # a vetoed pair's score: below any threshold
 
 
