@@ -1,8 +1,8 @@
 """Does this evidence support this claim? Two judges behind one interface.
 
 `local` (the default): offline and deterministic. MiniLM-L6 fine-tuned as a cross-encoder
-(`assistant/grounding_model/`) reads each claim sentence together with the evidence windows
-that share the most words with it; a calibration fitted on pairs it never trained on turns
+(`assistant/grounding_model/`) reads each claim sentence together with the evidence window
+that shares the most words with it; a calibration fitted on pairs it never trained on turns
 its logit into a probability, and a number the evidence lacks or an opposite direction of
 change caps it below the threshold when the calibration found that this helps.
 `python -m training.grounding_judge` makes the model from six human-labelled sources and
