@@ -37,15 +37,19 @@ import random
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from training.cross_encoder import Rows, Schedule, fine_tune
+from training.seed_index import REPO, seed_index
 
-REPO = Path(__file__).resolve().parents[1]
+if TYPE_CHECKING:
+    from assistant.components import Components
+    from assistant.types import Paper
+
 MODEL_DIR = REPO / "assistant" / "reranker_model"
 SCIFACT = REPO.parent / "shared" / "benchmarks" / "scifact"
-SEED_PAPERS = REPO / "data" / "papers"
 TUNING_QUERIES = 400  # benchmarks/retrieval_scifact.py's tuning part; the rest is held out
 VERSION = 1
 
@@ -100,12 +104,6 @@ def scifact_claims(data: Path = SCIFACT) -> list[tuple[str, set[str]]]:
             if row["_id"] in relevant:
                 claims.append((row["text"], relevant[row["_id"]]))
     return claims
-
-
-def seed_docs(papers_dir: Path = SEED_PAPERS) -> list[Doc]:
-    from assistant.corpus import read_corpus
-
-    return [Doc(p.paper_id, p.title, p.abstract) for p in read_corpus([papers_dir]).papers]
 
 
 class Negatives:
@@ -193,13 +191,14 @@ def training_rows(recipe: Recipe) -> Rows:
         title = query != doc.title  # a title query reads abstracts without their titles
         add(query, passage, {doc.id}, lexical(query, {doc.id}, recipe.negatives), title)
     print(f"  + SciFact corpus pairs: {len(rows)} rows")
-    seed = seed_docs()
-    confusers = HybridNegatives(seed, rng)
+    components, read = seed_index()
+    seed = [Doc(p.paper_id, p.title, p.abstract) for p in read.papers]
+    confusers = HybridNegatives(seed, components, rng)
     for query, passage, doc in corpus_queries(seed, rng):
         title = query != doc.title
         add(query, passage, {doc.id}, confusers(query, {doc.id}, recipe.negatives), title)
     print(f"  + seed corpus pairs: {len(rows)} rows")
-    for query, gold in tune_queries():
+    for query, gold in tune_queries(read.papers):
         for _ in range(recipe.tune_repeats):
             for paper_id in sorted(gold):
                 doc = confusers.by_id[paper_id]
@@ -212,15 +211,10 @@ def training_rows(recipe: Recipe) -> Rows:
     return Rows([r[0] for r in flat], [r[1] for r in flat], [r[2] for r in flat], group=size)
 
 
-def tune_queries() -> list[tuple[str, set[str]]]:
+def tune_queries(papers: list[Paper]) -> list[tuple[str, set[str]]]:
     """The tune halves' queries of evals/datasets/retrieval_{short,multi}.jsonl with their
     gold paper ids: the test halves are what benchmarks/retrieval_hard.py reports."""
-    from assistant.corpus import read_corpus
-
-    by_title = {}
-    for paper in read_corpus([SEED_PAPERS]).papers:
-        for title in (paper.title, *paper.aliases):
-            by_title[title] = paper.paper_id
+    by_title = {t: p.paper_id for p in papers for t in (p.title, *p.aliases)}
     out = []
     for name in ("retrieval_short.jsonl", "retrieval_multi.jsonl"):
         for line in (REPO / "evals" / "datasets" / name).read_text(encoding="utf-8").splitlines():
@@ -231,22 +225,14 @@ def tune_queries() -> list[tuple[str, set[str]]]:
     return out
 
 
-class HybridNegatives(Negatives):
+class HybridNegatives:
     """The seed corpus's confusers: the hybrid search's own top papers for the query, the
     mistakes the reranker is there to correct."""
 
-    def __init__(self, docs: list[Doc], rng: random.Random):
-        super().__init__(docs, rng)
-        from assistant.components import Components
-        from assistant.corpus import read_corpus
-        from assistant.ingest import ingest
-        from assistant.settings import Settings
-
+    def __init__(self, docs: list[Doc], components: Components, rng: random.Random):
         self.by_id = {d.id: d for d in docs}
-        settings = Settings(index_dir=REPO / "benchmarks" / "out" / "seed-index")
-        self.components = Components(settings)
-        read = read_corpus([SEED_PAPERS])
-        ingest(settings, read, [SEED_PAPERS], self.components.embedder, progress=False)
+        self.components = components
+        self.rng = rng
 
     def __call__(self, query: str, positives: set[str], n: int) -> list[Doc]:
         from assistant.retrieval import search

@@ -14,31 +14,23 @@ precision over the tune topics. The test half is never read.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 
 from assistant.relevance import FEATURES, MODEL, TopicModel, features
 from training.grounding_judge import fit_logistic
+from training.seed_index import REPO, seed_index
 
-REPO = Path(__file__).resolve().parents[1]
 DATASET = REPO / "evals" / "datasets" / "subtopics_strict.jsonl"
-SEED_PAPERS = REPO / "data" / "papers"
 POOL = 40
 
 
 def topic_rows(items: list[dict]) -> list[tuple[np.ndarray, list[str], set[str], set[str]]]:
     """Per topic: its pool's features, paper ids, gold ids and borderline ids."""
-    from assistant.components import Components
-    from assistant.corpus import read_corpus
-    from assistant.ingest import ingest
-    from assistant.settings import Settings
     from assistant.summarize import retrieve_on_topic
 
-    settings = Settings(index_dir=REPO / "benchmarks" / "out" / "seed-index")
-    parts = Components(settings)
-    ingest(settings, read_corpus([SEED_PAPERS]), [SEED_PAPERS], parts.embedder, progress=False)
-    index, embedder = parts.index, parts.embedder
+    parts, _ = seed_index()
+    settings, index, embedder = parts.settings, parts.index, parts.embedder
     by_title = {t: pid for pid, p in index.papers.items() for t in (p.title, *p.aliases)}
     out = []
     for item in items:
