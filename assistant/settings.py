@@ -150,7 +150,7 @@ class Settings(BaseSettings):
     abstain_coverage: float = Field(
         0.49,
         description="Abstain below this IDF-weighted share of the question's terms found in "
-        "the top three papers.",
+        "the top three papers (a question only: a phrase needs just the similarity).",
     )
     # Summaries: which retrieved papers a brief uses is decided by the topic model
     # (assistant/relevance.py, fitted by `python -m training.topic_relevance`).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.answer import ABSTAIN_HEADER, ask
+from assistant.answer import ABSTAIN_HEADER, ask, is_question
 from assistant.extractive import EXTRACTIVE_HEADER, ExtractiveBackend, rewrite_followup
 from assistant.types import Conversation, Paper, Turn
 
@@ -75,6 +75,37 @@ def test_on_topic_questions_do_not_abstain(
     seed_index, real_embedder, backend, question: str
 ) -> None:
     assert not run(question, seed_index, real_embedder, backend).abstained
+
+
+@pytest.mark.parametrize(
+    ("phrase", "title_words"),
+    [
+        # Both abstained when every query had to find its terms in the papers: the first
+        # is misspelt and shares few words with its paper, the second names what its paper
+        # implies (from the tune half of evals/datasets/retrieval_short.jsonl).
+        ("make llama forgett the hogwarts wizard novels without full retraning", "harry potter"),
+        ("W8A8 PTQ for SSM LLMs: a few outlier dims break it", "mamba-ptq"),
+    ],
+)
+def test_phrases_in_the_readers_words_are_answered(
+    seed_index, real_embedder, backend, phrase: str, title_words: str
+) -> None:
+    answer = run(phrase, seed_index, real_embedder, backend)
+    assert not answer.abstained
+    assert title_words in " ".join(c.paper.title.lower() for c in answer.citations)
+
+
+def test_an_off_topic_phrase_still_abstains(seed_index, real_embedder, backend) -> None:
+    assert run(
+        "sourdough starter hydration and proofing", seed_index, real_embedder, backend
+    ).abstained
+
+
+def test_is_question() -> None:
+    assert is_question("In which layer do massive activations appear?")
+    assert is_question("do multilingual LLMs translate to English internally")
+    assert not is_question("in-context learning as implicit gradient descent")
+    assert not is_question("MoE routing collapse")
 
 
 def test_follow_up_needs_the_first_turn(seed_index, real_embedder, backend) -> None:
