@@ -102,40 +102,57 @@ class PaperIndex:
             return []
         if self.snapshot.vectors is not None:
             return self.exact_dense(vector, n, allowed, per_paper)
-        # Enough results that n remain once each paper's chunks beyond the cap are dropped.
-        fetch = n + self.snapshot.excess_chunks(per_paper) if per_paper else n
+        # As in best_chunks: a few times n, and more only if the cap left fewer than n.
+        fetch = min(4 * n if per_paper else n, total)
         where = {"paper_id": {"$in": sorted(allowed)}} if allowed is not None else None
-        with server_errors(self.settings):
-            result = self.collection.query(
-                query_embeddings=[vector.tolist()],
-                n_results=min(fetch, total),
-                where=where,  # type: ignore[arg-type]
-                include=["distances"],  # type: ignore[list-item]
-            )
-        ranked = [
-            (cid, 1.0 - dist)
-            for cid, dist in zip(result["ids"][0], result["distances"][0], strict=True)  # type: ignore[index]
-        ]
-        return cap_per_paper(ranked, self.snapshot.paper_of, per_paper, n)
+        while True:
+            with server_errors(self.settings):
+                result = self.collection.query(
+                    query_embeddings=[vector.tolist()],
+                    n_results=fetch,
+                    where=where,  # type: ignore[arg-type]
+                    include=["distances"],  # type: ignore[list-item]
+                )
+            ranked = [
+                (cid, 1.0 - dist)
+                for cid, dist in zip(result["ids"][0], result["distances"][0], strict=True)  # type: ignore[index]
+            ]
+            kept = cap_per_paper(ranked, self.snapshot.paper_of, per_paper, n)
+            if len(kept) >= n or len(ranked) < fetch or fetch >= total:
+                return kept
+            fetch = min(4 * fetch, total)
 
     def exact_dense(
         self, vector: np.ndarray, n: int, allowed: set[str] | None, per_paper: int
     ) -> list[tuple[str, float]]:
         """`dense` by brute force over the stored vectors: the same cosine Chroma computes,
         but exact and so the same on every build of the same corpus (HNSW's graph is not:
-        benchmarks/index_repeatability.py), and at these sizes faster than a round trip to
-        Chroma (benchmarks/scale.py measures both). Ties go to the earlier chunk."""
+        benchmarks/index_repeatability.py), and within the search budget up to the exact-search
+        limit (benchmarks/scale.py measures both). Ties go to the earlier chunk."""
         snap = self.snapshot
         assert snap.vectors is not None
         scores = snap.vectors @ np.asarray(vector, np.float32)
         if allowed is not None:
             mask = np.fromiter((p in allowed for p in snap.chunk_papers), bool, len(scores))
             scores = np.where(mask, scores, -np.inf)
-        fetch = min(len(scores), n + snap.excess_chunks(per_paper) if per_paper else n)
-        top = np.argpartition(-scores, fetch - 1)[:fetch]
-        top = top[np.lexsort((top, -scores[top]))]
-        ranked = [(snap.chunk_ids[i], float(scores[i])) for i in top if scores[i] > -np.inf]
-        return cap_per_paper(ranked, snap.paper_of, per_paper, n)
+        return self.best_chunks(scores, n, per_paper, floor=-np.inf)
+
+    def best_chunks(
+        self, scores: np.ndarray, n: int, per_paper: int, floor: float
+    ) -> list[tuple[str, float]]:
+        """The n best chunks by one score per chunk (above `floor`), at most `per_paper` of
+        a paper. Reads a few times n of the ranking and reads deeper only when the cap left
+        fewer than n: fetching every chunk a cap could drop made each search linear in the
+        corpus (at 100,000 abstracts, most of a 62 ms search; benchmarks/scale.py)."""
+        snap = self.snapshot
+        depth = 4 * n if per_paper else n
+        while True:
+            top = best_first(scores, depth)
+            ranked = [(snap.chunk_ids[i], float(scores[i])) for i in top if scores[i] > floor]
+            kept = cap_per_paper(ranked, snap.paper_of, per_paper, n)
+            if len(kept) >= n or len(ranked) < len(top) or depth >= len(scores):
+                return kept
+            depth *= 4
 
     def vectors(self, chunk_ids: list[str]) -> np.ndarray:
         """The stored embeddings of these chunks, in this order: nothing is re-embedded."""
@@ -168,10 +185,7 @@ class PaperIndex:
         if allowed is not None:
             mask = np.fromiter((p in allowed for p in snap.chunk_papers), bool, len(scores))
             scores = np.where(mask, scores, 0.0)
-        fetch = n + snap.excess_chunks(per_paper) if per_paper else n
-        top = np.argsort(-scores, kind="stable")[:fetch]
-        ranked = [(snap.chunk_ids[i], float(scores[i])) for i in top if scores[i] > 0]
-        return cap_per_paper(ranked, snap.paper_of, per_paper, n)
+        return self.best_chunks(scores, n, per_paper, floor=0.0)
 
     def titles(
         self, terms: list[str], n: int, allowed: set[str] | None = None
@@ -184,8 +198,21 @@ class PaperIndex:
         if allowed is not None:
             mask = np.fromiter((p in allowed for p in ids), bool, len(scores))
             scores = np.where(mask, scores, 0.0)
-        top = np.argsort(-scores, kind="stable")[:n]
-        return [(ids[i], float(scores[i])) for i in top if scores[i] > 0]
+        return [(ids[i], float(scores[i])) for i in best_first(scores, n) if scores[i] > 0]
+
+
+def best_first(scores: np.ndarray, k: int) -> np.ndarray:
+    """The positions of the k highest scores, best first, ties to the earlier position: the
+    first k of a stable argsort of -scores, without sorting all of them."""
+    k = min(k, len(scores))
+    if k <= 0:
+        return np.zeros(0, dtype=np.intp)
+    if k < len(scores):
+        kth = np.partition(scores, len(scores) - k)[len(scores) - k]
+        candidates = np.flatnonzero(scores >= kth)  # every tie at the k-th score
+    else:
+        candidates = np.arange(len(scores))
+    return candidates[np.lexsort((candidates, -scores[candidates]))][:k]
 
 
 def weighted_scores(bm25: bm25s.BM25, terms: list[str] | dict[str, float]) -> np.ndarray | None:

@@ -46,7 +46,6 @@ class Snapshot:
     # exactly (Settings.exact_search_max_chunks); None sends dense search to Chroma's HNSW.
     vectors: np.ndarray | None = None
     directory: Path | None = None  # the cache it was loaded from: where derived tables are
-    _excess: dict[int, int] = field(default_factory=dict, init=False, repr=False, compare=False)
     _terms: dict[str, frozenset[str]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -74,14 +73,6 @@ class Snapshot:
     @cached_property
     def chunk_counts(self) -> Counter[str]:
         return Counter(self.chunk_papers)
-
-    def excess_chunks(self, per_paper: int) -> int:
-        """How many chunks lie beyond `per_paper` of their paper, over the whole index: what a
-        retriever must fetch beyond n to keep n once each paper is capped."""
-        if per_paper not in self._excess:
-            counts = self.chunk_counts.values()
-            self._excess[per_paper] = sum(max(0, count - per_paper) for count in counts)
-        return self._excess[per_paper]
 
     @cached_property
     def title_index(self) -> tuple[list[str], bm25s.BM25 | None]:

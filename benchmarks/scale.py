@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/scale.py                       # 640 and 5,183, both stores
     .venv/bin/python benchmarks/scale.py --sizes 640,5183,25000 --stores embedded,server
+    .venv/bin/python benchmarks/scale.py --sizes 100000          # about 75 minutes of embedding
+    .venv/bin/python benchmarks/scale.py --sizes 640,5183 --search-only  # after a search change
 
 The corpora: 640 is data/papers (639 papers once duplicates merge), 5,183 is SciFact
 (../shared/benchmarks/scifact); a larger size is those 5,822 real abstracts padded with
@@ -278,12 +280,17 @@ def measure(size: int, store: str, args: argparse.Namespace) -> dict:
     _, made = corpus_for(size)
     base = OUT / str(size)
     reuse = store == "server" and not args.server_embeds and (base / "embedded").exists()
-    for name in ("server-local", "server-data") if store == "server" else ("embedded",):
-        shutil.rmtree(base / name, ignore_errors=True)
+    if not args.search_only:
+        for name in ("server-local", "server-data") if store == "server" else ("embedded",):
+            shutil.rmtree(base / name, ignore_errors=True)
     server, port = start_server(base / "server-data") if store == "server" else (None, 0)
     try:
         common = ["--size", str(size), "--store", store, "--port", str(port)]
-        ingested = run_phase(["ingest", *common, *(["--reuse"] if reuse else [])])
+        ingested = (
+            {}
+            if args.search_only
+            else run_phase(["ingest", *common, *(["--reuse"] if reuse else [])])
+        )
         searched = run_phase(
             ["search", *common, "--queries", str(args.queries), "--asks", str(args.asks)]
         )
@@ -296,7 +303,7 @@ def measure(size: int, store: str, args: argparse.Namespace) -> dict:
     return {
         "size": size,
         "recombined": made,
-        "writes_only": reuse,
+        **({} if args.search_only else {"writes_only": reuse}),
         **ingested,
         **searched,
         "chroma_mb": disk_mb(chroma),
@@ -363,6 +370,12 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=100, help="searches timed per size")
     parser.add_argument("--asks", type=int, default=30, help="extractive answers timed per size")
     parser.add_argument("--server-embeds", action="store_true", help="embed again for the server")
+    parser.add_argument(
+        "--search-only",
+        action="store_true",
+        help="measure search again on the indexes already built (after a change to search); "
+        "the ingest figures stay those of the last full run",
+    )
     parser.add_argument("--phase", choices=["ingest", "search"], help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--store", help=argparse.SUPPRESS)
@@ -382,7 +395,8 @@ def main() -> None:
     for store in args.stores.split(","):
         for size in sizes:
             print(f"measuring {size:,} abstracts, {store} ...", file=sys.stderr, flush=True)
-            results[f"{store}:{size}"] = measure(size, store, args)
+            key = f"{store}:{size}"
+            results[key] = {**results.get(key, {}), **measure(size, store, args)}
             results_path.write_text(json.dumps(results, indent=1))
     import os
 

@@ -5,11 +5,12 @@ The embedder is the fake one: these tests are about bookkeeping, not quality.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from conftest import run_ingest, write_jsonl
 
 from assistant.errors import ModelMismatchError
-from assistant.index import PaperIndex
+from assistant.index import PaperIndex, best_first
 from assistant.retrieval import search
 
 
@@ -127,3 +128,12 @@ def test_the_cached_snapshot_matches_a_fresh_one_and_reads_rows_on_demand(
     assert snap.document_frequency == fresh.document_frequency
     assert snap.acronyms == fresh.acronyms
     assert snap.terms_of("a0") == fresh.terms_of("a0") != frozenset()
+
+
+@pytest.mark.parametrize("k", [0, 1, 7, 50, 200, 300])
+def test_best_first_is_a_stable_argsort_prefix(k: int) -> None:
+    rng = np.random.default_rng(k)
+    scores = rng.integers(0, 12, 200).astype(np.float32)  # many ties
+    scores[rng.integers(0, 200, 20)] = -np.inf
+    expected = np.argsort(-scores, kind="stable")[:k]
+    assert best_first(scores, k).tolist() == expected.tolist()
