@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -102,25 +102,20 @@ class PaperIndex:
             return []
         if self.snapshot.vectors is not None:
             return self.exact_dense(vector, n, allowed, per_paper)
-        # As in best_chunks: a few times n, and more only if the cap left fewer than n.
-        fetch = min(4 * n if per_paper else n, total)
         where = {"paper_id": {"$in": sorted(allowed)}} if allowed is not None else None
-        while True:
+
+        def nearest(depth: int) -> list[tuple[str, float]]:
             with server_errors(self.settings):
                 result = self.collection.query(
                     query_embeddings=[vector.tolist()],
-                    n_results=fetch,
+                    n_results=depth,
                     where=where,  # type: ignore[arg-type]
                     include=["distances"],  # type: ignore[list-item]
                 )
-            ranked = [
-                (cid, 1.0 - dist)
-                for cid, dist in zip(result["ids"][0], result["distances"][0], strict=True)  # type: ignore[index]
-            ]
-            kept = cap_per_paper(ranked, self.snapshot.paper_of, per_paper, n)
-            if len(kept) >= n or len(ranked) < fetch or fetch >= total:
-                return kept
-            fetch = min(4 * fetch, total)
+            ids, distances = result["ids"][0], result["distances"][0]  # type: ignore[index]
+            return [(cid, 1.0 - dist) for cid, dist in zip(ids, distances, strict=True)]
+
+        return capped_ranking(nearest, self.snapshot.paper_of, per_paper, n, total)
 
     def exact_dense(
         self, vector: np.ndarray, n: int, allowed: set[str] | None, per_paper: int
@@ -141,18 +136,14 @@ class PaperIndex:
         self, scores: np.ndarray, n: int, per_paper: int, floor: float
     ) -> list[tuple[str, float]]:
         """The n best chunks by one score per chunk (above `floor`), at most `per_paper` of
-        a paper. Reads a few times n of the ranking and reads deeper only when the cap left
-        fewer than n: fetching every chunk a cap could drop made each search linear in the
-        corpus (at 100,000 abstracts, most of a 62 ms search; benchmarks/scale.py)."""
+        a paper."""
         snap = self.snapshot
-        depth = 4 * n if per_paper else n
-        while True:
+
+        def best(depth: int) -> list[tuple[str, float]]:
             top = best_first(scores, depth)
-            ranked = [(snap.chunk_ids[i], float(scores[i])) for i in top if scores[i] > floor]
-            kept = cap_per_paper(ranked, snap.paper_of, per_paper, n)
-            if len(kept) >= n or len(ranked) < len(top) or depth >= len(scores):
-                return kept
-            depth *= 4
+            return [(snap.chunk_ids[i], float(scores[i])) for i in top if scores[i] > floor]
+
+        return capped_ranking(best, snap.paper_of, per_paper, n, len(scores))
 
     def vectors(self, chunk_ids: list[str]) -> np.ndarray:
         """The stored embeddings of these chunks, in this order: nothing is re-embedded."""
@@ -225,6 +216,26 @@ def weighted_scores(bm25: bm25s.BM25, terms: list[str] | dict[str, float]) -> np
         return sum(w * bm25.get_scores([t]) for t, w in weights.items())  # type: ignore[return-value]
     tokens = [t for t in terms if t in vocab]
     return bm25.get_scores(tokens) if tokens else None
+
+
+def capped_ranking(
+    ranking: Callable[[int], list[tuple[str, float]]],
+    paper_of: dict[str, str],
+    per_paper: int,
+    n: int,
+    total: int,
+) -> list[tuple[str, float]]:
+    """The first n of `ranking(depth)` (its best `depth` chunks) once each paper is capped at
+    `per_paper`. It reads a few times n and deeper only when the cap left fewer than n:
+    fetching every chunk a cap could drop made each search linear in the corpus (at 100,000
+    abstracts, most of a 62 ms search; benchmarks/scale.py)."""
+    depth = min(4 * n if per_paper else n, total)
+    while True:
+        ranked = ranking(depth)
+        kept = cap_per_paper(ranked, paper_of, per_paper, n)
+        if len(kept) >= n or len(ranked) < depth or depth >= total:
+            return kept
+        depth = min(4 * depth, total)
 
 
 def cap_per_paper(
