@@ -71,10 +71,6 @@ class Snapshot:
         return first
 
     @cached_property
-    def chunk_counts(self) -> Counter[str]:
-        return Counter(self.chunk_papers)
-
-    @cached_property
     def title_index(self) -> tuple[list[str], bm25s.BM25 | None]:
         """A BM25 index of the titles alone (every title a paper is known by), one per paper.
         Built on first use: it takes well under a second even for SciFact's 5,183 papers."""

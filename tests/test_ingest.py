@@ -295,7 +295,7 @@ def test_a_giant_record_is_capped_and_the_other_papers_still_rank(
 
     index = PaperIndex.open(settings)
     assert len(index.papers) == 7
-    chunks = index.snapshot.chunk_counts["giant"]
+    chunks = index.snapshot.chunk_papers.count("giant")
     assert 10 < chunks < 30  # 4,000 word pieces in chunks of up to 256
     # Every giant chunk is closer to the query than a0 is; with candidates for 2 papers
     # (4 x k = 8 chunks), uncapped they would all be the giant's.
