@@ -4,7 +4,11 @@ A topic ("KV-cache eviction") is a few words; a paper is about it when one of it
 sentences says so, even if the rest of the abstract is about something else. So besides
 the fused retrieval score, the model reads how close the topic's MiniLM vector comes to
 each sentence of the abstract and to the title: the best sentence, the second best (one
-passing mention is not a paper about the topic), the title, and the paper's rank. A
+passing mention is not a paper about the topic), the title, and the paper's rank; and,
+since MiniLM blurs a rare term into its neighbours ("early exit" near "pruning"), how many of
+the topic's own stemmed words the title and the abstract contain; and how close the paper
+comes to the pool's most topical others (pseudo-relevance feedback: a paper on the topic
+in other words than the topic's still resembles the papers that use them). A
 logistic regression over those, fitted by `training/topic_relevance.py` on the tune half
 of `evals/datasets/subtopics_strict.jsonl` (borderline papers left out), turns them into
 the probability that the paper belongs in the brief; `benchmarks/summaries.py` reports the
@@ -24,11 +28,21 @@ import numpy as np
 
 from .embeddings import Embedder
 from .grounding import Linear
-from .text import split_sentences
+from .text import split_sentences, terms
 from .types import Hit, Paper
 
 MODEL = Path(__file__).resolve().with_name("topic_relevance.json")
-FEATURES = ("fused_ratio", "best_sentence", "second_sentence", "title", "log_rank")
+FEATURES = (
+    "fused_ratio",
+    "best_sentence",
+    "second_sentence",
+    "title",
+    "log_rank",
+    "title_terms",
+    "abstract_terms",
+    "near_topical",
+)
+TOPICAL = 5  # the papers whose mean vector `near_topical` compares each paper with
 
 
 @dataclass(frozen=True)
@@ -53,12 +67,16 @@ def paper_sentences(paper: Paper) -> list[str]:
     return [paper.title, *(split_sentences(paper.abstract) or [paper.abstract])]
 
 
-def features(topic: np.ndarray, hits: list[Hit], embedder: Embedder) -> np.ndarray:
-    """One row of FEATURES per hit; `topic` is the topic's query vector."""
+def features(
+    topic: str, hits: list[Hit], embedder: Embedder, chunk_vectors: np.ndarray
+) -> np.ndarray:
+    """One row of FEATURES per hit; `chunk_vectors` are the hits' chunks' stored vectors."""
+    query = embedder.embed_query(topic)
     texts = [paper_sentences(h.paper) for h in hits]
     flat = [s for sentences in texts for s in sentences]
-    vectors = embedder.embed_documents(flat) if flat else np.zeros((0, len(topic)))
-    similarity = vectors @ topic
+    vectors = embedder.embed_documents(flat) if flat else np.zeros((0, len(query)))
+    similarity = vectors @ query
+    wanted = terms(topic)
     top = (hits[0].score if hits else 0.0) or 1.0
     rows = []
     start = 0
@@ -67,5 +85,28 @@ def features(topic: np.ndarray, hits: list[Hit], embedder: Embedder) -> np.ndarr
         start += len(sentences)
         ranked = np.sort(own[1:] if len(own) > 1 else own)[::-1]
         second = ranked[1] if len(ranked) > 1 else ranked[0]
-        rows.append([hit.score / top, ranked[0], second, own[0], np.log1p(rank)])
-    return np.array(rows, dtype=np.float64).reshape(len(hits), len(FEATURES))
+        title_terms = share(wanted, terms(hit.paper.title))
+        abstract_terms = share(wanted, terms(f"{hit.paper.title} {hit.paper.abstract}"))
+        row = [hit.score / top, ranked[0], second, own[0], np.log1p(rank)]
+        rows.append([*row, title_terms, abstract_terms])
+    x = np.array(rows, dtype=np.float64).reshape(len(hits), len(FEATURES) - 1)
+    topical = x[:, FEATURES.index("best_sentence")] + x[:, FEATURES.index("abstract_terms")]
+    return np.hstack([x, near_topical(chunk_vectors, topical)[:, None]])
+
+
+def near_topical(vectors: np.ndarray, topical: np.ndarray) -> np.ndarray:
+    """Each row's cosine with the mean of the TOPICAL most topical other rows."""
+    if len(vectors) < 2:
+        return np.zeros(len(vectors))
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    order = np.argsort(-topical, kind="stable")
+    out = np.empty(len(unit))
+    for i in range(len(unit)):
+        others = [j for j in order[: TOPICAL + 1] if j != i][:TOPICAL]
+        centre = unit[others].mean(axis=0)
+        out[i] = unit[i] @ centre / max(float(np.linalg.norm(centre)), 1e-12)
+    return out
+
+
+def share(wanted: frozenset[str], found: frozenset[str]) -> float:
+    return len(wanted & found) / len(wanted) if wanted else 0.0

@@ -1,7 +1,7 @@
 """Subtopic briefs, offline, this code beside the code at a baseline commit, in one run.
 
     .venv/bin/python benchmarks/summaries.py [--split test|tune|all] [--baseline REV]
-                                             [--dataset PATH]
+                                             [--dataset PATH] [--off-topic PATH]
 
 On the test half of evals/datasets/subtopics_strict.jsonl (borderline papers neither
 rewarded nor penalised), it writes every brief with the baseline's code, run from a
@@ -17,7 +17,10 @@ way from what each printed:
 - agreement lines whose pair the local judge confirms: a line counts when it names two
   papers and the judge finds what it attributes to one supported by the other's abstract
   (a line citing one paper has no pair);
-- warm wall time per brief (p50), and the evidence table's own time (p50).
+- warm wall time per brief (p50), and the evidence table's own time (p50);
+- of the topics no paper is about (evals/datasets/subtopics_off.jsonl, same split), how
+  many each declines, "far" (outside the field) and "near" (the corpus's own words, a
+  subject none of its papers is on) apart.
 Which papers a brief uses is the topic model's decision (assistant/relevance.py), fitted on
 the tune half by `python -m training.topic_relevance`, which prints its thresholds.
 """
@@ -43,6 +46,7 @@ from assistant.summarize import TopicError, summarize
 from assistant.text import MARKER, markers_in, parse_marker, split_sentences
 
 STRICT = REPO / "evals/datasets/subtopics_strict.jsonl"
+OFF_TOPIC = REPO / "evals/datasets/subtopics_off.jsonl"
 BASELINE = "f222678"
 WARM_UP = "attention heads"  # outside the set: loads the models before anything is timed
 
@@ -267,6 +271,20 @@ def summarize_rows(rows: list[dict], items: list[dict], index, judge) -> dict:
     }
 
 
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def declined_off_topic(rows: list[dict], items: list[dict]) -> dict[str, str]:
+    out = {}
+    for kind in ("far", "near"):
+        mine = [r for r, i in zip(rows, items, strict=True) if i["kind"] == kind]
+        out[f"off-topic declined, {kind}"] = (
+            f"{sum(bool(r.get('declined')) for r in mine)}/{len(mine)}"
+        )
+    return out
+
+
 TARGETS = {
     "coverage": ">= 0.75",
     "precision": ">= 0.85",
@@ -283,20 +301,24 @@ def main() -> None:
     parser.add_argument("--dataset", type=Path, default=STRICT)
     parser.add_argument("--split", choices=("test", "tune", "all"), default="test")
     parser.add_argument("--baseline", default=BASELINE, help="the commit to compare with")
+    parser.add_argument("--off-topic", type=Path, default=OFF_TOPIC)
     args = parser.parse_args()
 
     settings = Settings(index_dir=SEED_INDEX)
     components = open_index(SEED_CORPUS, settings)
-    items = [json.loads(line) for line in args.dataset.read_text().splitlines() if line.strip()]
-    items = [i for i in items if args.split == "all" or i.get("split") == args.split]
-    topics = [i["topic"] for i in items]
+    items, off = (
+        [i for i in read_jsonl(path) if args.split == "all" or i.get("split") == args.split]
+        for path in (args.dataset, args.off_topic)
+    )
+    topics = [i["topic"] for i in items + off]
 
     old = run_baseline(args.baseline, topics, SEED_INDEX)
     new = run_current(topics, components)
     judge = components.make_judge("local")
     columns = {
-        args.baseline: summarize_rows(old, items, components.index, judge),
-        "this code": summarize_rows(new, items, components.index, judge),
+        name: summarize_rows(rows[: len(items)], items, components.index, judge)
+        | declined_off_topic(rows[len(items) :], off)
+        for name, rows in ((args.baseline, old), ("this code", new))
     }
     print(f"\n{len(items)} subtopics ({args.dataset.name}, {args.split}), extractive, warm")
     names = list(columns)

@@ -109,6 +109,16 @@ def test_bad_topics_get_a_clear_message(
 
 
 @pytest.mark.slow
+def test_a_topic_no_paper_is_about_is_declined(seed_index, real_embedder, extractive) -> None:
+    # No probability reaches 1.0: the topic model finds no paper about the topic.
+    settings = seed_index.settings.model_copy(update={"summary_min_relevance": 1.0})
+    with pytest.raises(TopicError, match="none of the 40 nearest papers is about") as raised:
+        summarize(settings, "mixture of experts", index=seed_index, embedder=real_embedder,
+                  backend=extractive)  # fmt: skip
+    assert "1.00 needed" in str(raised.value.hint)
+
+
+@pytest.mark.slow
 def test_cli_writes_markdown_and_json(seed_index, tmp_path: Path, capsys) -> None:
     out = tmp_path / "briefs" / "moe.md"
     index = ["--index", str(seed_index.settings.index_dir)]
@@ -279,11 +289,29 @@ def test_topic_features_read_the_best_sentences(fake_embedder) -> None:
     on = Paper("on", "Cache eviction", "We study weather. Cache eviction helps decoding.")
     off = Paper("off", "Weather", "We study weather. Rain falls.")
     found = [Hit(1, off, 1.0, "", "off#0"), Hit(2, on, 0.8, "", "on#0")]
-    topic = fake_embedder.embed_query("cache eviction")
-    x = features(topic, found, fake_embedder)
+    chunks = fake_embedder.embed_documents([h.paper.abstract for h in found])
+    x = features("cache eviction", found, fake_embedder, chunks)
     assert x.shape == (2, len(FEATURES))
     best = FEATURES.index("best_sentence")
     assert x[1, best] > x[0, best]  # one sentence of "on" says it
     assert list(x[:, FEATURES.index("fused_ratio")]) == [1.0, 0.8]
+    assert list(x[:, FEATURES.index("title_terms")]) == [0.0, 1.0]  # "Cache eviction"
+    assert list(x[:, FEATURES.index("abstract_terms")]) == [0.0, 1.0]
+    # with two papers, each one's only other is its "most topical other"
+    cosine = chunks[0] @ chunks[1] / np.linalg.norm(chunks[0]) / np.linalg.norm(chunks[1])
+    assert np.allclose(x[:, FEATURES.index("near_topical")], cosine)
     model = TopicModel.load()  # the shipped fit reads these features
     assert model.probabilities(x).shape == (2,) and 0 < model.threshold < 1
+
+
+def test_near_topical_rewards_resembling_the_most_topical_papers() -> None:
+    from assistant.relevance import TOPICAL, near_topical
+
+    on = [np.array([1.0, 0.1 * k, 0.0]) for k in range(TOPICAL)]  # say the topic's words
+    reworded = np.array([0.9, 0.0, 0.1])  # on the topic in other words: not topical itself
+    off = np.array([0.0, 0.0, 1.0])
+    vectors = np.array([*on, reworded, off])
+    topical = np.array([1.0] * TOPICAL + [0.1, 0.2])  # `off` shares more words than `reworded`
+    near = near_topical(vectors, topical)
+    assert near[TOPICAL] > 0.9 > 0.2 > near[TOPICAL + 1]
+    assert near_topical(vectors[:1], topical[:1]).tolist() == [0.0]

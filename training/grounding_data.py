@@ -105,43 +105,91 @@ def capped(examples: list[Example], per_dataset: int, seed: int = 0) -> list[Exa
     return out
 
 
-# --- Synthetic edits of the corpus --------------------------------------------------------------
+# --- Synthetic edits -------------------------------------------------------------------------
 
 WORDS = re.compile(r"[A-Za-z]+")
+SCIFACT_CORPUS = REPO.parent / "shared" / "benchmarks" / "scifact" / "corpus.jsonl"
+SCIFACT_SYNTHETIC = "scifact-edits"  # trained on, never measured: its abstracts are not held out
 
 
 def synthetic(
     papers_dir: Path = REPO / "data" / "papers", per_abstract: int = 3, seed: int = 0
 ) -> list[Example]:
-    """Per abstract, up to `per_abstract` of its sentences, each as a supported pair and,
-    edited once, as an unsupported one; the part is decided by the abstract, like a group."""
+    """Edits of the corpus's own sentences: the errors an answer about these papers makes."""
     from assistant.corpus import read_corpus
+
+    papers = read_corpus([papers_dir]).papers
+    abstracts = {p.paper_id: p.abstract for p in papers}
+    return edited_pairs(abstracts, SYNTHETIC, per_abstract, seed, elsewhere=False)
+
+
+def scifact_document(example: Example) -> str:
+    """The SciFact corpus id of a SciFact pair's evidence ("scifact-<claim>-<doc>")."""
+    return example.id.rsplit("-", 1)[1]
+
+
+def scifact_synthetic(
+    held_back: set[str], per_abstract: int = 2, seed: int = 0, corpus: Path = SCIFACT_CORPUS
+) -> list[Example]:
+    """The same edits of the SciFact corpus's biomedical abstracts, the register of the
+    SciFact and HealthVer rows, which the corpus of this project lacks. An abstract in
+    `held_back` (by corpus id: the evidence of a held-out or calibration SciFact pair) is
+    skipped, so that nothing measured was read in training."""
+    abstracts = {}
+    for line in corpus.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        text = row["text"].strip()
+        if text and row["_id"] not in held_back:
+            abstracts[f"scifact-{row['_id']}"] = text
+    return edited_pairs(abstracts, SCIFACT_SYNTHETIC, per_abstract, seed, elsewhere=True)
+
+
+def edited_pairs(
+    abstracts: dict[str, str], dataset: str, per_abstract: int, seed: int, elsewhere: bool
+) -> list[Example]:
+    """Per abstract, up to `per_abstract` of its sentences, each as a supported pair and,
+    edited once, as an unsupported one; the part is decided by the abstract, like a group.
+    With `elsewhere`, the sentence is also read against the most similar other abstract, an
+    unsupported pair on the same subject: the claim a wrong citation makes."""
     from assistant.evals.edits import corrupt, names_in, reword
     from assistant.text import split_sentences
 
-    papers = read_corpus([papers_dir]).papers
-    names = names_in([p.abstract for p in papers])
+    keys = list(abstracts)
+    names = names_in(list(abstracts.values()))
+    nearest = nearest_other([abstracts[k] for k in keys]) if elsewhere else []
     rng = random.Random(seed)
     out = []
-    for paper in papers:
-        sentences = [s for s in split_sentences(paper.abstract) if len(WORDS.findall(s)) >= 8]
+    for n, key in enumerate(keys):
+        abstract = abstracts[key]
+        sentences = [s for s in split_sentences(abstract) if len(WORDS.findall(s)) >= 8]
         for k, sentence in enumerate(rng.sample(sentences, min(per_abstract, len(sentences)))):
-            key = f"{paper.paper_id}:{k}"
+            pair = f"{key}:{k}"
             kept = reword(sentence, rng) or sentence
-            out.append(
-                Example(SYNTHETIC, f"{key}:kept", kept, paper.abstract, True, paper.paper_id)
-            )
+            out.append(Example(dataset, f"{pair}:kept", kept, abstract, True, key))
             edit = corrupt(sentence, rng, names)
             if edit:
                 out.append(
                     Example(
-                        SYNTHETIC,
-                        f"{key}:{edit.kind}",
-                        edit.text,
-                        paper.abstract,
-                        False,
-                        paper.paper_id,
-                        edit.kind,
+                        dataset, f"{pair}:{edit.kind}", edit.text, abstract, False, key, edit.kind
                     )
                 )
+            if elsewhere:
+                other = abstracts[keys[nearest[n]]]
+                out.append(
+                    Example(dataset, f"{pair}:elsewhere", sentence, other, False, key, "elsewhere")
+                )
     return out
+
+
+def nearest_other(texts: list[str]) -> list[int]:
+    """For each text, the most similar other one by TF-IDF cosine."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    matrix = TfidfVectorizer(stop_words="english", sublinear_tf=True).fit_transform(texts)
+    nearest = []
+    for start in range(0, len(texts), 512):
+        block = (matrix[start : start + 512] @ matrix.T).toarray()
+        for row, own in enumerate(range(start, min(start + 512, len(texts)))):
+            block[row, own] = -1.0
+        nearest += [int(i) for i in block.argmax(axis=1)]
+    return nearest
