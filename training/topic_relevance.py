@@ -25,9 +25,11 @@ from training.seed_index import REPO, seed_index
 
 DATASET = REPO / "evals" / "datasets" / "subtopics_strict.jsonl"
 POOL = 40
+Row = tuple[np.ndarray, list[str], set[str], set[str]]  # features, ids, gold, borderline
+CUTS = [round(c, 2) for c in np.arange(0.1, 0.91, 0.05)]
 
 
-def topic_rows(items: list[dict]) -> list[tuple[np.ndarray, list[str], set[str], set[str]]]:
+def topic_rows(items: list[dict]) -> list[Row]:
     """Per topic: its pool's features, paper ids, gold ids and borderline ids."""
     from assistant.summarize import retrieve_on_topic
 
@@ -50,11 +52,7 @@ def coverage_precision(kept: set[str], gold: set[str], borderline: set[str]) -> 
     return hit / len(gold), (hit / len(counted) if counted else 0.0)
 
 
-Rows = list[tuple[np.ndarray, list[str], set[str], set[str]]]
-CUTS = [round(c, 2) for c in np.arange(0.1, 0.91, 0.05)]
-
-
-def fit(rows: Rows) -> tuple[TopicModel, dict[float, float]]:
+def fit(rows: list[Row]) -> tuple[TopicModel, dict[float, float]]:
     """The model fitted on these topics, at the threshold of best mean F1 over them, and the
     mean F1 at every threshold tried."""
     x, y, w = [], [], []
@@ -70,7 +68,7 @@ def fit(rows: Rows) -> tuple[TopicModel, dict[float, float]]:
     return TopicModel(linear, max(CUTS, key=f1.__getitem__), POOL), f1
 
 
-def topic_f1(model: TopicModel, row: tuple, cut: float) -> float:
+def topic_f1(model: TopicModel, row: Row, cut: float) -> float:
     feats, ids, gold, borderline = row
     p = model.probabilities(feats)
     kept = {pid for pid, q in zip(ids, p, strict=True) if q >= cut}
