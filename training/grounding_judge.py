@@ -55,7 +55,7 @@ class Recipe(Schedule):
     per_dataset: int = 2400  # training rows per source at most: no source dominates
     # Sentences of each SciFact corpus abstract edited (`grounding_data.scifact_synthetic`);
     # 0, the shipped judge's recipe, makes none. The next judge is measured with
-    # `--per-dataset 6000 --scifact-edits 2` (25 to 45 minutes on 2 cores, by tqdm in two runs).
+    # `--per-dataset 6000 --scifact-edits 2` (25 to 48 minutes on 2 cores, by tqdm in two runs).
     scifact_edits_per_abstract: int = 0
     calibration_per_dataset: int = 400
 
