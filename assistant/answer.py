@@ -46,11 +46,12 @@ class Relevance:
         asks the papers for something, and must find its terms in them."""
         if phrase:
             return self.similarity < settings.abstain_similarity
-        return (
-            bool(self.unknown_names)
-            or self.similarity < settings.abstain_similarity
-            or self.coverage < settings.abstain_coverage
-        )
+        return self.similarity < settings.abstain_similarity or self.lacks_terms(settings)
+
+    def lacks_terms(self, settings: Settings) -> bool:
+        """Names the corpus never mentions, or too few of the query's terms in the top
+        papers: the half of the rule that a summary topic is held to as well."""
+        return bool(self.unknown_names) or self.coverage < settings.abstain_coverage
 
 
 @dataclass

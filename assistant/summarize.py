@@ -202,7 +202,7 @@ def retrieve_on_topic(
     retrieval = retrieve(index, embedder, topic, k=max(3 * max_papers, 30), short_boost=False)
     hits = retrieval.hits
     relevance = relevance_of(index, retrieval)
-    if not hits or relevance.unknown_names or relevance.coverage < settings.abstain_coverage:
+    if not hits or relevance.lacks_terms(settings):
         nearest = "; ".join(h.paper.title for h in hits[:3]) or "none"
         missing = f" (none mentions {', '.join(relevance.unknown_names)})"
         raise TopicError(

@@ -18,22 +18,17 @@ three papers, at the configured similarity floor), which is how
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
 
-from common import REPO, SEED_CORPUS, SEED_INDEX, open_index
+from common import REPO, SEED_CORPUS, SEED_INDEX, open_index, read_jsonl
 
 from assistant.answer import Answer, ask, relevance_of
 from assistant.extractive import ExtractiveBackend
 from assistant.retrieval import retrieve
 from assistant.settings import Settings
 from assistant.types import Conversation
-
-
-def load(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def run_item(item: dict, index, embedder, backend, settings) -> Answer:
@@ -81,7 +76,7 @@ def main() -> None:
     opened = open_index(SEED_CORPUS, settings)
     index, embedder = opened.index, opened.embedder
     backend = ExtractiveBackend(embedder)
-    items = load(args.dataset)
+    items = read_jsonl(args.dataset)
 
     ask("warm up the models", Conversation(), index, embedder, backend, settings)
     passes: list[list[float]] = []

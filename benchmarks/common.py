@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from functools import cached_property, lru_cache
@@ -21,6 +22,12 @@ from assistant.types import Hit
 REPO = Path(__file__).resolve().parents[1]
 SEED_CORPUS = REPO / "data" / "papers"
 SEED_INDEX = REPO / "benchmarks" / "out" / "seed-index"
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
 
 
 def open_index(corpus: Path, settings: Settings, embedder: Embedder | None = None) -> Components:

@@ -38,7 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import REPO, SEED_CORPUS, SEED_INDEX, open_index
+from common import REPO, SEED_CORPUS, SEED_INDEX, open_index, read_jsonl
 
 from assistant.extractive import ExtractiveBackend
 from assistant.settings import Settings
@@ -269,10 +269,6 @@ def summarize_rows(rows: list[dict], items: list[dict], index, judge) -> dict:
         "brief p50 s": f"{statistics.median(r['seconds'] for r in rows):.2f}",
         "table p50 s": f"{statistics.median(tables):.4f}" if tables else "-",
     }
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
 def declined_off_topic(rows: list[dict], items: list[dict]) -> dict[str, str]:
