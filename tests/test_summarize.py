@@ -304,6 +304,46 @@ def test_topic_features_read_the_best_sentences(fake_embedder) -> None:
     assert model.probabilities(x).shape == (2,) and 0 < model.threshold < 1
 
 
+def test_a_coordinated_topic_is_read_as_each_of_its_parts() -> None:
+    from assistant.relevance import topic_parts
+
+    assert topic_parts("attention sinks and massive activations") == [
+        "attention sinks",
+        "massive activations",
+    ]
+    # a lone modifier takes the head it shares; a lone last noun, the first part's modifiers
+    assert topic_parts("speech and audio language models") == [
+        "speech language models",
+        "audio language models",
+    ]
+    assert topic_parts("KV-cache offloading and retrieval") == [
+        "KV-cache offloading",
+        "KV-cache retrieval",
+    ]
+    # names stand alone; commas and "or" coordinate too
+    assert topic_parts("GQA, MLA or low-rank KV-cache reduction") == [
+        "GQA",
+        "MLA",
+        "low-rank KV-cache reduction",
+    ]
+    assert topic_parts("state space models and Mamba") == ["state space models", "Mamba"]
+    # no coordination, or one inside a prepositional phrase: the topic is read whole
+    assert topic_parts("speculative decoding") == []
+    assert topic_parts("hallucination in language and vision-language models") == []
+
+
+def test_a_paper_on_one_part_of_a_topic_reads_as_on_it(fake_embedder) -> None:
+    from assistant.relevance import FEATURES, features
+
+    sinks = Paper("sinks", "Attention sinks", "We study attention sinks in decoding.")
+    found = [Hit(1, sinks, 1.0, "", "sinks#0")]
+    chunks = fake_embedder.embed_documents([sinks.abstract])
+    whole = features("attention sinks", found, fake_embedder, chunks)[0]
+    both = features("attention sinks and massive activations", found, fake_embedder, chunks)[0]
+    for name in ("best_sentence", "title", "title_terms", "abstract_terms"):
+        assert both[FEATURES.index(name)] == pytest.approx(whole[FEATURES.index(name)])
+
+
 def test_near_topical_rewards_resembling_the_most_topical_papers() -> None:
     from assistant.relevance import TOPICAL, near_topical
 
