@@ -34,7 +34,7 @@ import numpy as np
 
 from .embeddings import Embedder
 from .grounding import Linear
-from .text import split_sentences, terms
+from .text import content_words, english_stemmer, split_sentences, terms
 from .types import Hit, Paper
 
 MODEL = Path(__file__).resolve().with_name("topic_relevance.json")
@@ -49,6 +49,11 @@ FEATURES = (
     "near_topical",
 )
 TOPICAL = 5  # the papers whose mean vector `near_topical` compares each paper with
+# A topic some paper is about has a paper using most of its words (or of one conjunct's):
+# all but one of four. On the tune halves every topic of subtopics_strict.jsonl has a paper
+# with all of them, and no topic of subtopics_off.jsonl one with more than 0.67
+# (`python -m training.topic_relevance` prints both).
+TOPIC_WORDS = 0.75
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,21 @@ def features(
     x = np.array(rows, dtype=np.float64).reshape(len(hits), len(FEATURES) - 1)
     topical = x[:, FEATURES.index("best_sentence")] + x[:, FEATURES.index("abstract_terms")]
     return np.hstack([x, near_topical(chunk_vectors, topical)[:, None]])
+
+
+def lacking_words(topic: str, hits: list[Hit], x: np.ndarray) -> tuple[Hit, list[str]] | None:
+    """None when some paper of the pool uses TOPIC_WORDS of the topic's words (or of one
+    conjunct's); otherwise the paper that uses most and the topic's words it lacks. The
+    topic model ranks papers against each other and can't say that none is on the topic;
+    "quantizing text-to-image diffusion models" finds LLM quantization papers that share
+    half its words, and no paper with the rest."""
+    shares = x[:, FEATURES.index("abstract_terms")] if len(x) else np.zeros(1)
+    if not hits or shares.max() >= TOPIC_WORDS:
+        return None
+    closest = hits[int(np.argmax(shares))]
+    found = terms(f"{closest.paper.title} {closest.paper.abstract}")
+    stem = english_stemmer().stemWord
+    return closest, [w for w in content_words(topic) if stem(w) not in found]
 
 
 # "X and Y", "X, Y or Z", "X/Y"; a coordination inside a prepositional phrase

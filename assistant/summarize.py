@@ -40,7 +40,7 @@ from .evidence import EvidenceRow, evidence_table, table_markdown
 from .index import PaperIndex
 from .llm import Backend
 from .prompts import Prompt, load_prompt, prompt_versions
-from .relevance import TopicModel, features
+from .relevance import TopicModel, features, lacking_words
 from .retrieval import retrieve
 from .settings import Settings
 from .text import literal, split_sentences
@@ -117,7 +117,16 @@ def summarize(
     hits = hits[: model.pool]
     vectors = index.vectors([h.chunk_id for h in hits])
     say(f"reading the top {len(hits)} papers' sentences against the topic")
-    relevance = model.probabilities(features(topic, hits, embedder, vectors))
+    x = features(topic, hits, embedder, vectors)
+    lacking = lacking_words(topic, hits, x)
+    if lacking:
+        closest, words = lacking
+        raise TopicError(
+            f"none of the {len(hits)} nearest papers is about {topic!r}: none uses most of "
+            "its words",
+            f"the closest, {closest.paper.title!r}, never mentions {', '.join(words)}",
+        )
+    relevance = model.probabilities(x)
     threshold = settings.summary_min_relevance
     threshold = model.threshold if threshold is None else threshold
     on_topic, relevant, left_out = select_by_relevance(hits, relevance, threshold, max_papers)

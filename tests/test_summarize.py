@@ -119,6 +119,38 @@ def test_a_topic_no_paper_is_about_is_declined(seed_index, real_embedder, extrac
 
 
 @pytest.mark.slow
+def test_a_topic_whose_words_no_paper_uses_together_is_declined(
+    seed_index, real_embedder, extractive
+) -> None:
+    # Each word is the corpus's, and papers near it exist (transformers, error analysis),
+    # but none is on grammatical error correction: said with the words the closest lacks.
+    with pytest.raises(TopicError, match="none uses most of its words") as raised:
+        summarize(
+            seed_index.settings,
+            "grammatical error correction with transformers",
+            index=seed_index,
+            embedder=real_embedder,
+            backend=extractive,
+        )
+    assert "never mentions grammatical" in str(raised.value.hint)
+
+
+def test_lacking_words_names_what_the_closest_paper_lacks() -> None:
+    from assistant.relevance import FEATURES, TOPIC_WORDS, lacking_words
+
+    near = Paper("near", "Error analysis of transformers", "We count errors.")
+    far = Paper("far", "Weather", "Rain falls.")
+    hits = [Hit(1, far, 1.0, "", "far#0"), Hit(2, near, 0.9, "", "near#0")]
+    x = np.zeros((2, len(FEATURES)))
+    words = FEATURES.index("abstract_terms")
+    x[:, words] = [0.0, 0.5]
+    closest, lacking = lacking_words("grammatical error correction transformers", hits, x)
+    assert closest.paper is near and lacking == ["grammatical", "correction"]
+    x[1, words] = TOPIC_WORDS  # one paper using enough of the words is enough
+    assert lacking_words("grammatical error correction transformers", hits, x) is None
+
+
+@pytest.mark.slow
 def test_cli_writes_markdown_and_json(seed_index, tmp_path: Path, capsys) -> None:
     out = tmp_path / "briefs" / "moe.md"
     index = ["--index", str(seed_index.settings.index_dir)]

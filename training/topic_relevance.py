@@ -19,30 +19,44 @@ import json
 
 import numpy as np
 
-from assistant.relevance import FEATURES, MODEL, TopicModel, features
+from assistant.relevance import FEATURES, MODEL, TOPIC_WORDS, TopicModel, features
 from training.grounding_judge import fit_logistic
 from training.seed_index import REPO, seed_index
 
 DATASET = REPO / "evals" / "datasets" / "subtopics_strict.jsonl"
+OFF_TOPIC = REPO / "evals" / "datasets" / "subtopics_off.jsonl"
 POOL = 40
 Row = tuple[np.ndarray, list[str], set[str], set[str]]  # features, ids, gold, borderline
 CUTS = [round(c, 2) for c in np.arange(0.1, 0.91, 0.05)]
 
 
-def topic_rows(items: list[dict]) -> list[Row]:
-    """Per topic: its pool's features, paper ids, gold ids and borderline ids."""
+def pool_features(topic: str) -> tuple[np.ndarray, list[str]] | None:
+    """The topic's pool's features and paper ids; None when its words are not the corpus's."""
+    from assistant.errors import TopicError
     from assistant.summarize import retrieve_on_topic
 
     parts, _ = seed_index()
     settings, index, embedder = parts.settings, parts.index, parts.embedder
+    try:
+        hits = retrieve_on_topic(settings, topic, index, embedder, POOL)[:POOL]
+    except TopicError:
+        return None
+    x = features(topic, hits, embedder, index.vectors([h.chunk_id for h in hits]))
+    return x, [h.paper.paper_id for h in hits]
+
+
+def topic_rows(items: list[dict]) -> list[Row]:
+    """Per topic: its pool's features, paper ids, gold ids and borderline ids."""
+    index = seed_index()[0].index
     by_title = {t: pid for pid, p in index.papers.items() for t in (p.title, *p.aliases)}
     out = []
     for item in items:
-        hits = retrieve_on_topic(settings, item["topic"], index, embedder, POOL)[:POOL]
-        x = features(item["topic"], hits, embedder, index.vectors([h.chunk_id for h in hits]))
+        pool = pool_features(item["topic"])
+        assert pool is not None, f"{item['topic']!r}: a gold topic the corpus lacks the words of"
+        x, ids = pool
         gold = {by_title[t] for t in item["gold_titles"]}
         borderline = {by_title[t] for t in item.get("borderline_titles", [])}
-        out.append((x, [h.paper.paper_id for h in hits], gold, borderline))
+        out.append((x, ids, gold, borderline))
     return out
 
 
@@ -90,6 +104,17 @@ def main() -> int:
         alone, _ = fit(rows[:k] + rows[k + 1 :])
         held.append(topic_f1(alone, row, alone.threshold))
     print(f"leave-one-topic-out mean F1 on the tune half: {np.mean(held):.3f}")
+    # The topic-level gate (relevance.TOPIC_WORDS) is a constant, not fitted: it must lie
+    # between what the off-topic topics reach and what every gold topic does.
+    words = FEATURES.index("abstract_terms")
+    gold_least = min(float(feats[:, words].max()) for feats, *_ in rows)
+    off = [json.loads(line) for line in OFF_TOPIC.read_text(encoding="utf-8").splitlines() if line]
+    pools = [pool_features(i["topic"]) for i in off if i.get("split") == "tune"]
+    off_most = max((float(p[0][:, words].max()) for p in pools if p is not None), default=0.0)
+    print(
+        f"most of a topic's words in one paper of the pool, tune halves: every gold topic "
+        f">= {gold_least:.2f}, off-topic topics <= {off_most:.2f}; the gate is {TOPIC_WORDS}"
+    )
     threshold, linear = model.threshold, model.linear
     MODEL.write_text(
         json.dumps(
