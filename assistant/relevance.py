@@ -112,9 +112,9 @@ def features(
 def lacking_words(topic: str, hits: list[Hit], x: np.ndarray) -> tuple[Hit, list[str]] | None:
     """None when some paper of the pool uses TOPIC_WORDS of the topic's words (or of one
     conjunct's); otherwise the paper that uses most and the topic's words it lacks. The
-    topic model ranks papers against each other and can't say that none is on the topic;
-    "quantizing text-to-image diffusion models" finds LLM quantization papers that share
-    half its words, and no paper with the rest."""
+    topic model ranks papers against each other and can't say that none is on the topic:
+    "grammatical error correction with transformers" finds papers on transformers and on
+    errors, none that says "grammatical" or "correction"."""
     shares = x[:, FEATURES.index("abstract_terms")] if len(x) else np.zeros(1)
     if not hits or shares.max() >= TOPIC_WORDS:
         return None
