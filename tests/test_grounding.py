@@ -158,8 +158,8 @@ def test_clear_cases_with_the_real_model(local_judge: LocalJudge):
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
-    reason="the judge doubts paraphrases: 'lowered' for 'reduced' scores 0.375, under its "
-    "0.382 threshold (it learnt support mostly from near-verbatim pairs; README, Benchmarks)",
+    reason="the judge doubts paraphrases: 'lowered' for 'reduced' scores 0.347, under its "
+    "0.443 threshold (it learnt support mostly from near-verbatim pairs; README, Benchmarks)",
 )
 def test_a_paraphrase_is_supported(local_judge: LocalJudge):
     assert local_judge.judge(RESTATED, EVIDENCE).supported
