@@ -34,3 +34,8 @@ def test_claim_text_drops_a_bullets_paper_label_but_not_a_sentences_words():
     assert claim_text("1. GPT-4 Turbo: The model wins [3][4].") == "The model wins."
     assert claim_text("Medusa: it works [1].") == "Medusa: it works."  # no bullet, no label
     assert claim_text("- We find that x: Y holds [1].") == "We find that x: Y holds."
+    # a whole title head is a label too, small words, commas and all
+    assert claim_text("- Think Big, Generate Quick: We mix models [1].") == "We mix models."
+    assert claim_text("- Cutting Off the Head Ends the Conflict: Heads matter [2].") == (
+        "Heads matter."
+    )
