@@ -118,25 +118,7 @@ def summarize(
     vectors = index.vectors([h.chunk_id for h in hits])
     say(f"reading the top {len(hits)} papers' sentences against the topic")
     x = features(topic, hits, embedder, vectors)
-    lacking = lacking_words(topic, hits, x)
-    if lacking:
-        closest, words = lacking
-        raise TopicError(
-            f"none of the {len(hits)} nearest papers is about {topic!r}: none uses most of "
-            "its words",
-            f"the closest, {closest.paper.title!r}, never mentions {', '.join(words)}",
-        )
-    relevance = model.probabilities(x)
-    threshold = settings.summary_min_relevance
-    threshold = model.threshold if threshold is None else threshold
-    on_topic, relevant, left_out = select_by_relevance(hits, relevance, threshold, max_papers)
-    if not relevant:
-        best = int(np.argmax(relevance))
-        raise TopicError(
-            f"none of the {len(hits)} nearest papers is about {topic!r}",
-            f"the likeliest is {hits[best].paper.title!r} (probability {relevance[best]:.2f}, "
-            f"{threshold:.2f} needed)",
-        )
+    on_topic, relevant, left_out = papers_on_topic(settings, model, topic, hits, x, max_papers)
     say(f"{len(relevant)} relevant papers of {len(hits)} retrieved")
 
     themes = group(relevant, vectors, on_topic, topic, embedder, corpus_texts(index))
@@ -220,6 +202,38 @@ def retrieve_on_topic(
             f"the nearest papers are: {nearest}",
         )
     return hits
+
+
+def papers_on_topic(
+    settings: Settings,
+    model: TopicModel,
+    topic: str,
+    hits: list[Hit],
+    x: np.ndarray,
+    max_papers: int,
+) -> tuple[list[int], list[Source], list[dict[str, str]]]:
+    """`select_by_relevance` by the topic model over the features `x`; a TopicError when no
+    paper uses most of the topic's words, or none reaches the model's threshold."""
+    lacking = lacking_words(topic, hits, x)
+    if lacking:
+        closest, words = lacking
+        raise TopicError(
+            f"none of the {len(hits)} nearest papers is about {topic!r}: none uses most of "
+            "its words",
+            f"the closest, {closest.paper.title!r}, never mentions {', '.join(words)}",
+        )
+    relevance = model.probabilities(x)
+    threshold = settings.summary_min_relevance
+    threshold = model.threshold if threshold is None else threshold
+    chosen = select_by_relevance(hits, relevance, threshold, max_papers)
+    if not chosen[1]:
+        best = int(np.argmax(relevance))
+        raise TopicError(
+            f"none of the {len(hits)} nearest papers is about {topic!r}",
+            f"the likeliest is {hits[best].paper.title!r} (probability {relevance[best]:.2f}, "
+            f"{threshold:.2f} needed)",
+        )
+    return chosen
 
 
 def select_by_relevance(
