@@ -16,12 +16,16 @@ never read.
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from assistant.relevance import FEATURES, MODEL, TOPIC_WORDS, TopicModel, features
 from training.grounding_judge import fit_logistic
 from training.seed_index import REPO, seed_index
+
+if TYPE_CHECKING:
+    from assistant.components import Components
 
 DATASET = REPO / "evals" / "datasets" / "subtopics_strict.jsonl"
 OFF_TOPIC = REPO / "evals" / "datasets" / "subtopics_off.jsonl"
@@ -30,12 +34,11 @@ Row = tuple[np.ndarray, list[str], set[str], set[str]]  # features, ids, gold, b
 CUTS = [round(c, 2) for c in np.arange(0.1, 0.91, 0.05)]
 
 
-def pool_features(topic: str) -> tuple[np.ndarray, list[str]] | None:
+def pool_features(parts: Components, topic: str) -> tuple[np.ndarray, list[str]] | None:
     """The topic's pool's features and paper ids; None when its words are not the corpus's."""
     from assistant.errors import TopicError
     from assistant.summarize import retrieve_on_topic
 
-    parts, _ = seed_index()
     settings, index, embedder = parts.settings, parts.index, parts.embedder
     try:
         hits = retrieve_on_topic(settings, topic, index, embedder, POOL)[:POOL]
@@ -45,13 +48,13 @@ def pool_features(topic: str) -> tuple[np.ndarray, list[str]] | None:
     return x, [h.paper.paper_id for h in hits]
 
 
-def topic_rows(items: list[dict]) -> list[Row]:
+def topic_rows(parts: Components, items: list[dict]) -> list[Row]:
     """Per topic: its pool's features, paper ids, gold ids and borderline ids."""
-    index = seed_index()[0].index
+    index = parts.index
     by_title = {t: pid for pid, p in index.papers.items() for t in (p.title, *p.aliases)}
     out = []
     for item in items:
-        pool = pool_features(item["topic"])
+        pool = pool_features(parts, item["topic"])
         assert pool is not None, f"{item['topic']!r}: a gold topic the corpus lacks the words of"
         x, ids = pool
         gold = {by_title[t] for t in item["gold_titles"]}
@@ -93,7 +96,8 @@ def topic_f1(model: TopicModel, row: Row, cut: float) -> float:
 def main() -> int:
     items = [json.loads(line) for line in DATASET.read_text(encoding="utf-8").splitlines() if line]
     tune = [i for i in items if i.get("split") == "tune"]
-    rows = topic_rows(tune)
+    parts, _ = seed_index()  # one index and model for every topic
+    rows = topic_rows(parts, tune)
     model, f1 = fit(rows)
     for cut in CUTS:
         print(f"  threshold {cut:.2f}: tune mean F1 {f1[cut]:.3f}")
@@ -109,7 +113,7 @@ def main() -> int:
     words = FEATURES.index("abstract_terms")
     gold_least = min(float(feats[:, words].max()) for feats, *_ in rows)
     off = [json.loads(line) for line in OFF_TOPIC.read_text(encoding="utf-8").splitlines() if line]
-    pools = [pool_features(i["topic"]) for i in off if i.get("split") == "tune"]
+    pools = [pool_features(parts, i["topic"]) for i in off if i.get("split") == "tune"]
     off_most = max((float(p[0][:, words].max()) for p in pools if p is not None), default=0.0)
     print(
         f"most of a topic's words in one paper of the pool, tune halves: every gold topic "
