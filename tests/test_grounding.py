@@ -118,16 +118,22 @@ def test_long_evidence_is_read_in_windows_wherever_the_support_is(tokenizer):
         assert any("ischaemic stroke by 22" in text for text in read), at
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="one sentence longer than a model input is a window of its own, and the "
-    "tokenizer cuts its end at max_length (windows() keeps whole sentences)",
-)
 def test_a_sentence_longer_than_a_model_input_is_not_cut(tokenizer):
+    shape = model_shape()
     preamble = ", ".join(f"site {n} enrolled adults over sixty" for n in range(40))
     sentence = f"Across {preamble}, daily low-dose aspirin reduced ischaemic stroke by 22%."
-    read = " ".join(read_windows(tokenizer, RESTATED, sentence, model_shape()))
+    read = " ".join(read_windows(tokenizer, RESTATED, sentence, shape))
     assert "ischaemic stroke by 22" in read
+    # a run-on claim too: every word of it is read, and no input reaches the tokenizer's cut
+    parts = pair_texts(tokenizer, sentence, sentence, shape, keep=1)
+    assert len(parts) > 1
+    claim_read = []
+    for part in parts:
+        for claim_run, window in part:
+            ids = tokenizer(claim_run, window)["input_ids"]
+            assert len(ids) <= shape.max_length
+            claim_read.append(claim_run)
+    assert " ".join(claim_read) == sentence
 
 
 # --- the local judge, with the real model -----------------------------------------------------

@@ -16,7 +16,8 @@ one wrong fact makes it wrong); the evidence into windows of whole sentences. Ea
 sentence is read with the `windows` windows that share the most stemmed content words with
 it; the sentence's logit is its best window's, the pair's its worst sentence's. Evidence of
 any length is windowed, never cut: a long document costs more windows to choose from, not
-more model reads.
+more model reads, and a sentence longer than a window (or a claim sentence longer than
+its share of the input) is read in runs of whole words.
 """
 
 from __future__ import annotations
@@ -64,8 +65,8 @@ class Shape:
 
 
 def windows(sentences: list[str], lengths: list[int], budget: int) -> list[str]:
-    """Consecutive sentences grouped greedily up to `budget` word pieces; a longer sentence
-    is a window of its own (the tokenizer cuts its end)."""
+    """Consecutive sentences grouped greedily up to `budget` word pieces (each sentence
+    fits one: `fitted` splits the longer ones first)."""
     out: list[str] = []
     current: list[str] = []
     used = 0
@@ -80,6 +81,38 @@ def windows(sentences: list[str], lengths: list[int], budget: int) -> list[str]:
     return out
 
 
+def fitted(
+    tokenizer: PreTrainedTokenizerBase, texts: list[str], most: int
+) -> tuple[list[str], list[int]]:
+    """The texts, with any longer than `most` word pieces split at word boundaries into runs
+    that fit, and each one's length: a run-on sentence of 300 word pieces is read in full,
+    in three reads, instead of losing its end to the tokenizer's cut at max_length. (BERT's
+    tokenizer splits at spaces first, so word counts add up to the sentence's.)"""
+    lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    out: list[str] = []
+    out_lengths: list[int] = []
+    for text, length in zip(texts, lengths, strict=True):
+        if length <= most:
+            out.append(text)
+            out_lengths.append(length)
+            continue
+        words = text.split()
+        counts = [len(ids) for ids in tokenizer(words, add_special_tokens=False)["input_ids"]]
+        run: list[str] = []
+        used = 0
+        for word, count in zip(words, counts, strict=True):
+            if run and used + count > most:
+                out.append(" ".join(run))
+                out_lengths.append(used)
+                run, used = [], 0
+            run.append(word)
+            used += count
+        if run:
+            out.append(" ".join(run))
+            out_lengths.append(used)
+    return out, out_lengths
+
+
 def best_windows(claim: str, candidates: list[str], keep: int) -> list[str]:
     """The `keep` windows sharing the most stemmed content words with the claim; ties go to
     the earlier window (an abstract's results follow its background)."""
@@ -89,23 +122,27 @@ def best_windows(claim: str, candidates: list[str], keep: int) -> list[str]:
     return [candidates[i] for i in sorted(order[:keep])]
 
 
-def claim_parts(claim: str) -> list[str]:
-    return split_sentences(claim) or [claim]
+def claim_parts(tokenizer: PreTrainedTokenizerBase, claim: str, shape: Shape) -> list[str]:
+    """The claim's sentences, each short enough to sit beside a full window in one input;
+    a longer one is read in runs, and the claim is as good as its worst."""
+    room = shape.max_length - shape.window - 3  # [CLS] claim [SEP] window [SEP]
+    return fitted(tokenizer, split_sentences(claim) or [claim], room)[0]
 
 
 def evidence_windows(tokenizer: PreTrainedTokenizerBase, evidence: str, shape: Shape) -> list[str]:
-    sentences = split_sentences(evidence) or [evidence]
-    lengths = [len(ids) for ids in tokenizer(sentences, add_special_tokens=False)["input_ids"]]
+    sentences, lengths = fitted(tokenizer, split_sentences(evidence) or [evidence], shape.window)
     return windows(sentences, lengths, shape.window)
 
 
 def pair_texts(
     tokenizer: PreTrainedTokenizerBase, claim: str, evidence: str, shape: Shape, keep: int
 ) -> list[list[tuple[str, str]]]:
-    """Per claim sentence, the (sentence, window) inputs it is read with."""
+    """Per claim sentence, the (sentence, window) inputs it is read with; no input is longer
+    than max_length, so the tokenizer never cuts one."""
     candidates = evidence_windows(tokenizer, evidence, shape)
     return [
-        [(part, w) for w in best_windows(part, candidates, keep)] for part in claim_parts(claim)
+        [(part, w) for w in best_windows(part, candidates, keep)]
+        for part in claim_parts(tokenizer, claim, shape)
     ]
 
 
