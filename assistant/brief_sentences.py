@@ -52,7 +52,8 @@ def rejoin(pieces: list[str]) -> list[str]:
 SUBJECT = re.compile(
     r"^((?:[A-Z][^,]{0,40},\s*)?)(we|this paper|this work|this study)\s+"
     r"((?:(?:further|also|then|first|additionally|empirically|theoretically|experimentally|"
-    r"systematically|extensively|comprehensively|formally)\s+)*)"
+    r"systematically|extensively|comprehensively|formally|"
+    r"(?!(?:apply|rely|supply|reply|multiply|comply|imply)\b)[a-z]{3,}ly)\s+)*)"
     r"([a-z]+)\b",
     re.IGNORECASE,
 )
@@ -104,8 +105,19 @@ def quantities(sentence: str) -> int:
     return len(NUMBER.findall(sentence))
 
 
+# "To facilitate future research, we release the code", "a roadmap for future research":
+# an offer to future work, not a limitation or a question left open.
+SERVES_FUTURE = re.compile(
+    r"\b(?:facilitat|enabl|support|inspir|guid|inform|benefit|foster|spur|advanc|encourag|"
+    r"motivat|stimulat|releas|open-sourc|pav\w* the way|roadmap|foundation|basis|insights?|"
+    r"resources?|valuable|useful|benchmark)\w*\b[^.;]{0,40}?\bfuture (?:work|research|"
+    r"directions?)\b",
+    re.IGNORECASE,
+)
+
+
 def is_limitation(sentence: str) -> bool:
-    return LIMITATION.search(sentence) is not None
+    return LIMITATION.search(SERVES_FUTURE.sub(" ", sentence)) is not None
 
 
 # --- the paper's name ----------------------------------------------------------------------
@@ -193,7 +205,16 @@ FIRST_PERSON = [
     (re.compile(r"\bOur\b"), "Their"),
     (re.compile(r"\bus\b"), "them"),
 ]
-IRREGULAR = {"are": "is", "have": "has", "do": "does", "go": "goes"}
+IRREGULAR = {"are": "is", "have": "has", "do": "does", "go": "goes", "were": "was"}
+# Verbs that take no -s after a third-person subject: modals ("we can" -> "EMS can", not
+# "EMS cans") and irregular past forms ("we found" -> "EMS found").
+UNCHANGED = frozenset({
+    "can", "cannot", "could", "may", "might", "must", "shall", "should", "will", "would",
+    "found", "made", "built", "took", "saw", "ran", "began", "gave", "wrote", "got", "led",
+    "chose", "drew", "brought", "sought", "thought", "held", "kept", "left", "met", "set",
+    "put", "read", "won", "grew", "knew", "became", "came", "did", "had", "was", "went", "lost",
+    "spent", "taught", "understood", "undertook", "overcame", "fed", "fit",
+})  # fmt: skip
 
 
 def drop_openers(sentence: str) -> str:
@@ -277,7 +298,7 @@ def conjugate(verb: str) -> str:
     verb = verb.lower()
     if verb in IRREGULAR:
         return IRREGULAR[verb]
-    if verb.endswith("ed"):
+    if verb in UNCHANGED or verb.endswith("ed"):
         return verb  # past tense: "we introduced" -> "X introduced"
     if re.search(r"[^aeiou]y$", verb):
         return verb[:-1] + "ies"

@@ -11,8 +11,14 @@ import numpy as np
 import pytest
 from openai_server import ScriptedOpenAI
 
-from assistant.brief_sentences import conjugate, dangling, normalized, third_person
-from assistant.brief_writing import literal
+from assistant.brief_sentences import (
+    conjugate,
+    dangling,
+    is_limitation,
+    normalized,
+    third_person,
+)
+from assistant.brief_writing import evidence_sections, literal, read_papers
 from assistant.cli import main
 from assistant.extractive import ExtractiveBackend
 from assistant.llm import OpenAIBackend
@@ -21,7 +27,7 @@ from assistant.summarize import TopicError, summarize
 from assistant.text import markers_in, numbers_in, split_sentences
 from assistant.themes import cluster
 from assistant.tokens import count_tokens
-from assistant.types import Hit, Paper
+from assistant.types import Hit, Paper, Source
 
 REFERENCE = re.compile(r"^\[(\d+)\] (.+?)\s*$", re.M)
 
@@ -277,6 +283,55 @@ def test_third_person_names_the_paper() -> None:
         "has",
         "introduced",
     ]
+
+
+def test_open_questions_are_limitations_not_offers_to_future_work() -> None:
+    assert is_limitation("The method is limited to greedy decoding.")
+    assert is_limitation("We leave multi-GPU serving to future work.")
+    assert is_limitation("Whether it scales beyond 7B remains unclear.")
+    for offer in (
+        "We will release the code to facilitate future research.",
+        "The survey provides a roadmap for future research on KV caches.",
+        "Our benchmark offers valuable insights for future work.",
+    ):
+        assert not is_limitation(offer), offer
+
+
+def test_a_brief_without_a_stated_limitation_has_no_open_questions_section() -> None:
+    def source(marker: int, abstract: str) -> Source:
+        paper = Paper(f"p{marker}", f"Paper {marker}", abstract)
+        return Source(marker, paper, 1.0, abstract[:40])
+
+    plain = [
+        source(1, "Decoding is slow. We propose Medusa, extra heads. Medusa is 2x faster."),
+        source(2, "We propose EAGLE. EAGLE is 3x faster. We release the code for future work."),
+    ]
+    text, _ = evidence_sections(read_papers("speculative decoding", plain), None, set())
+    assert "## Open questions" not in text
+    lookahead = (
+        "We propose Lookahead decoding, which guesses several tokens at once. "
+        "Lookahead decoding is 1.8x faster on MT-Bench. "
+        "The speedup is limited to greedy decoding and small batches."
+    )
+    limited = [*plain, source(3, lookahead)]
+    text, _ = evidence_sections(read_papers("speculative decoding", limited), None, set())
+    assert "## Open questions" in text
+    assert "limited to greedy decoding and small batches [3]" in text
+
+
+def test_third_person_keeps_modals_past_forms_and_adverbs_in_place() -> None:
+    """Sentences the eval's brief check found broken ("LoLCATs cans replace", "ReLU^2 Wins
+    wills release", "Sparsing Law surprisinglies find")."""
+    assert third_person("First, we can replace the attentions.", "LoLCATs") == (
+        "First, LoLCATs can replace the attentions."
+    )
+    assert third_person("We will release the code.", "X") == "X will release the code."
+    assert third_person("We found that it helps.", "X") == "X found that it helps."
+    assert third_person("We were able to prune it.", "X") == "X was able to prune it."
+    assert third_person("At equal ratios, we surprisingly find a law.", "X") == (
+        "At equal ratios, X surprisingly finds a law."
+    )
+    assert third_person("We apply it to Llama.", "X") == "X applies it to Llama."
 
 
 def test_corpus_text_stays_literal_in_the_brief() -> None:
