@@ -50,6 +50,11 @@ NO_RELATIONS = (
     "support or contradict each other."
 )
 NOT_JUDGED = "Not checked: no grounding judge was available to compare the papers' claims."
+# The offline overview's one line ("9 papers in the index address …; they fall into 2
+# themes: …"): a count of papers per theme, which no abstract states, so no judge checks it.
+TALLY = re.compile(r"^\d+ papers? in the index address ")
+# Lines of a brief that claim nothing of a paper: the citation check and the eval skip them.
+EXEMPT = (EXTRACTIVE_NOTE, NO_RELATIONS, NOT_JUDGED, "#", "|")
 Progress = Callable[[str], None]
 MOST_OPEN = 5
 CLAIMS_PER_PAPER = 2

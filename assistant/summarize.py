@@ -24,9 +24,8 @@ from .answer import relevance_of
 from .brief_llm import write_with_llm
 from .brief_sentences import normalized
 from .brief_writing import (
-    EXTRACTIVE_NOTE,
-    NO_RELATIONS,
-    NOT_JUDGED,
+    EXEMPT,
+    TALLY,
     Progress,
     evidence_sections,
     left,
@@ -70,6 +69,12 @@ class Brief:
     table: list[EvidenceRow] = field(default_factory=list)  # one row per cited paper
     relations: list[Relation] = field(default_factory=list)  # what the judge confirmed
     table_seconds: float = 0.0
+
+    def prose(self) -> str:
+        """What the brief says the papers say, for the grounding check: its text before the
+        table (the table's cells are fragments of the same sentences), less the offline
+        overview's tally of papers per theme."""
+        return "\n".join(line for line in self.check.text.splitlines() if not TALLY.match(line))
 
     def to_json(self) -> dict:
         return {
@@ -339,8 +344,6 @@ def write(
 
 
 # --- the parts added after the check ------------------------------------------------------------
-
-EXEMPT = (EXTRACTIVE_NOTE, NO_RELATIONS, NOT_JUDGED, "#", "|")
 
 
 def references(cited: list[Source]) -> str:

@@ -29,7 +29,7 @@ from assistant.index import PaperIndex
 from assistant.ingest import ingest
 from assistant.settings import Settings
 from assistant.summarize import TopicError
-from assistant.types import Paper
+from assistant.types import Paper, Source, Usage
 
 PAPERS = SMALL_PAPERS
 TITLES = {pid: title for pid, title, _ in PAPERS}
@@ -582,7 +582,7 @@ def test_bad_dataset_fields_name_file_line_and_field(tmp_path: Path, line: dict,
         load_dataset(path)
 
 
-def test_summaries_score_coverage_and_precision_of_cited_papers(
+def test_summaries_score_cited_papers_and_each_brief_sentence(
     small, fake_embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import sys
@@ -591,16 +591,32 @@ def test_summaries_score_coverage_and_precision_of_cited_papers(
     calls: list[dict] = []
 
     class Brief:
+        # the papers as the brief numbers them; "attn" is cited twice and counts once
+        def __init__(self) -> None:
+            abstracts = {pid: abstract for pid, _, abstract in PAPERS}
+            self.citations = [
+                Source(i + 1, Paper(p, TITLES[p], abstracts[p]), 1.0, "")
+                for i, p in enumerate(["attn", "cache", "speech", "attn"])
+            ]
+            self.usage = Usage()
+
+        def prose(self) -> str:
+            return (
+                "Attending to a few blocks per token cuts the quadratic cost [1]. "  # supported
+                "Evicting stale cache entries keeps memory bounded [2]. "  # supported
+                "Speech pretraining doubles the accuracy of protein folding [3]."  # not
+            )
+
         def to_json(self) -> dict:
-            cited = ["attn", "cache", "speech", "attn"]  # a paper cited twice counts once
             return {
                 "topic": "efficient transformers",
                 "markdown": "Sparse attention [1]. Cache compression [2]. Speech [3].",
                 "themes": [{"name": "efficiency", "paper_ids": ["attn", "cache"]}],
                 "citations": [
-                    {"marker": i + 1, "paper_id": p, "title": TITLES[p]}
-                    for i, p in enumerate(cited)
+                    {"marker": s.marker, "paper_id": s.paper.paper_id, "title": s.paper.title}
+                    for s in self.citations
                 ],
+                "prompt_versions": {},
             }
 
     def summarize(
@@ -639,4 +655,10 @@ def test_summaries_score_coverage_and_precision_of_cited_papers(
     assert report["metrics"]["summary_coverage"]["value"] == pytest.approx(2 / 4)
     assert report["metrics"]["summary_precision"]["value"] == pytest.approx(2 / 3)
     assert report["items"][0]["cited"] == ["attn", "cache", "speech"]
+    # each brief sentence is judged against the papers it cites, as an answer's would be
+    assert report["metrics"]["summary_faithfulness"]["value"] == pytest.approx(2 / 3)
+    assert report["metrics"]["summary_citation_recall"]["value"] == pytest.approx(2 / 3)
+    assert report["metrics"]["summary_citation_precision"]["value"] == pytest.approx(2 / 3)
+    verdicts = [s["supported"] for s in report["items"][0]["sentences"]]
+    assert verdicts == [True, True, False]
     assert report["items"][1]["abstained"] is True and report["items"][1]["cited"] == []

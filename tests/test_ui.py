@@ -4,6 +4,7 @@ page does, on the real seed index (chat) or a small temporary corpus (the rest).
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,6 +108,11 @@ def test_chat_streams_a_cited_answer_with_sources_and_follow_ups(monkeypatch, se
     assert len(cards) >= 2, cards
     assert any(c.value.startswith("score ") and "cited" in c.value for c in at.caption)
     assert any(":blue-background[" in m.value for m in at.markdown)
+    # The local judge's verdict on each quoted sentence, with the sentence it was read against.
+    check = next(e for e in at.main.expander if e.label.startswith("Grounding check"))
+    assert re.fullmatch(r"Grounding check: \d+ of \d+ sentences supported", check.label)
+    assert any(m.value.startswith(":green-badge[supported]") for m in check.markdown)
+    assert check.caption and all(c.value.startswith("\\[") for c in check.caption)
 
     at.chat_input[0].set_value("how does the second one work?").run()
     assert not at.exception, at.exception

@@ -143,7 +143,9 @@ def ask(question: str) -> dict[str, Any]:
                 render_error(turn)
             return turn
         with st.spinner("Checking the citations…"):
-            judge = None if answer.backend == "extractive" else common.judge(s)
+            # Extractive answers too: a quote under the wrong [n], or cut from its context,
+            # is what a reader should see flagged, and the eval judges them the same way.
+            judge = common.judge(s)
             try:
                 evidence = explain_answer(answer, judge)
             except Exception:  # a broken judge must not cost the answer

@@ -75,6 +75,21 @@ METRICS: dict[str, Metric] = {
         ),
         Metric("summary_coverage", "summaries", "gold papers the summary cites / gold papers"),
         Metric("summary_precision", "summaries", "cited papers in the gold set / cited papers"),
+        Metric(
+            "summary_faithfulness",
+            "summaries",
+            "brief sentences supported by the papers the brief cites / brief sentences",
+        ),
+        Metric(
+            "summary_citation_recall",
+            "summaries",
+            "brief sentences whose own citations support them / brief sentences",
+        ),
+        Metric(
+            "summary_citation_precision",
+            "summaries",
+            "precise citations / citations in the brief's sentences (ALCE, as for answers)",
+        ),
     )
 }
 

@@ -440,13 +440,13 @@ class Harness:
                 backend=self.make_backend(),
                 judge=scoring.CachedJudge(self.judge, self.judge_pairs_cached),
                 max_papers=SUMMARY_MAX_PAPERS,
-            ).to_json()
+            )
         except TopicError as exc:
             record |= scoring.score_declined_summary(exc.message, record["gold"])
             usage: dict = {}  # a declined topic is recorded at no token cost
         else:
-            record |= scoring.score_summary(brief, record["gold"])
-            usage = brief.get("usage") or {}
+            record |= scoring.score_summary(brief, record["gold"], self.judge_pairs_cached)
+            usage = brief.usage.to_json()
         record["cost"] = {
             "latency_s": round(time.perf_counter() - started, 4),
             "prompt_tokens": usage.get("prompt_tokens", 0),

@@ -176,16 +176,26 @@ def abstention(answer: Any) -> tuple[bool, str | None]:
 # --- Summaries ----------------------------------------------------------------------------------
 
 
-def score_summary(brief: dict, gold: list[str]) -> dict:
-    """A brief's record fields and scores: the distinct papers it cites against the gold."""
-    cited = list(dict.fromkeys(c["paper_id"] for c in brief.get("citations", [])))
+def score_summary(brief: Any, gold: list[str], judge: PairJudge) -> dict:
+    """A brief's record fields and scores: the distinct papers it cites against the gold, and
+    each of its sentences against the papers it cites, by the check answers get (a brief's
+    quoted sentence with a wrong [n] is as misleading as an answer's)."""
+    from ..brief_writing import EXEMPT
+
+    data = brief.to_json()
+    cited = list(dict.fromkeys(c["paper_id"] for c in data["citations"]))
+    papers = {s.marker: s.paper for s in brief.citations}
+    check = check_grounding(brief.prose(), papers, judge, exempt=EXEMPT)
+    sentences = [row.to_json() for row in check.sentences]
     return {
-        "answer": brief.get("markdown", ""),
-        "citations": brief.get("citations", []),
-        "themes": brief.get("themes", []),
+        "answer": data["markdown"],
+        "citations": data["citations"],
+        "themes": data["themes"],
         "cited": cited,
-        "prompt_versions": brief.get("prompt_versions", {}),
-        "scores": summary_scores(cited, gold),
+        "prompt_versions": data["prompt_versions"],
+        "sentences": sentences,
+        "judge_pairs": check.pairs_judged,
+        "scores": summary_scores(cited, gold) | brief_grounding_scores(sentences),
     }
 
 
@@ -198,6 +208,18 @@ def summary_scores(cited: list[str], gold: list[str]) -> dict[str, list[float]]:
     return {
         "summary_coverage": list(set_coverage(cited, gold)),
         "summary_precision": list(set_precision(cited, gold)),
+    }
+
+
+def brief_grounding_scores(sentences: list[dict]) -> dict[str, list[float]]:
+    """Faithfulness and ALCE citation recall and precision over a brief's claim sentences."""
+    return {
+        "summary_faithfulness": [sum(s["faithful"] for s in sentences), len(sentences)],
+        "summary_citation_recall": [sum(s["supported"] for s in sentences), len(sentences)],
+        "summary_citation_precision": [
+            sum(len(s["precise"]) for s in sentences),
+            sum(len(s["markers"]) for s in sentences),
+        ],
     }
 
 
