@@ -263,7 +263,7 @@ def test_the_gate_fails_a_prompt_whose_answers_misreport_their_sources(careless)
 
 def test_the_judge_catches_the_edits(careless) -> None:
     """The gate is only as good as the judge: at most a quarter of the edited sentences may
-    go unnamed (the judge this one replaced missed half: 4 of 8; this one misses an entity
+    go unnamed (judge version 2 missed half: 4 of 8; version 4 misses an entity
     swap inside a 60-word sentence)."""
     named = {s["text"] for sentences in worse_sentences(careless).values() for s in sentences}
     edits = careless.writer.edits
