@@ -180,9 +180,15 @@ class GateRun:
     writer: ScriptedWriter
 
 
-def run_gate(gate_index: tuple[Path, Path], root: Path, version: str, instruction: str) -> GateRun:
-    """`eval --prompts CANDIDATE` on the CLI with the default judge (local), against a
-    scripted model that writes from the prompt it gets."""
+def run_gate(
+    gate_index: tuple[Path, Path],
+    root: Path,
+    candidate: tuple[str, str] | None = None,
+    baseline: Path | None = None,
+) -> GateRun:
+    """`eval --prompts CANDIDATE --baseline REPORT` on the CLI with the default judge
+    (local), against a scripted model that writes from the prompt it gets; without a
+    candidate (version, instruction), the current prompts alone."""
     index, dataset = gate_index
     writer = ScriptedWriter()
     server = ScriptedOpenAI().start()
@@ -202,10 +208,13 @@ def run_gate(gate_index: tuple[Path, Path], root: Path, version: str, instructio
                 "ASSISTANT_EMBED_PRECISION": "fp32",
             }.items():
                 mp.setenv(name, value)
-            prompts = candidate_prompts(root / "candidate", version, instruction)
             out = root / "out"
             args = ["eval", "--dataset", str(dataset), "--index", str(index), "--out", str(out)]
-            args += ["--backend", "openai", "--prompts", str(prompts), "--quiet"]
+            args += ["--backend", "openai", "--quiet"]
+            if candidate is not None:
+                args += ["--prompts", str(candidate_prompts(root / "candidate", *candidate))]
+            if baseline is not None:
+                args += ["--baseline", str(baseline)]
             with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
                 code = main(args, make_components=components_with(FakeEmbedder()))
     finally:
@@ -217,13 +226,25 @@ def run_gate(gate_index: tuple[Path, Path], root: Path, version: str, instructio
 
 
 @pytest.fixture(scope="module")
-def careless(gate_index, tmp_path_factory: pytest.TempPathFactory) -> GateRun:
-    return run_gate(gate_index, tmp_path_factory.mktemp("careless"), "1-careless", CARELESS)
+def gate_baseline(gate_index, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The current prompts' report, made as `evals/baseline` is: what candidates are gated
+    against."""
+    root = tmp_path_factory.mktemp("baseline")
+    run = run_gate(gate_index, root)
+    assert run.code == 0, run.err
+    return root / "out" / "report.json"
 
 
 @pytest.fixture(scope="module")
-def paraphrase(gate_index, tmp_path_factory: pytest.TempPathFactory) -> GateRun:
-    return run_gate(gate_index, tmp_path_factory.mktemp("reworded"), "1-reworded", PARAPHRASE)
+def careless(gate_index, gate_baseline, tmp_path_factory: pytest.TempPathFactory) -> GateRun:
+    root = tmp_path_factory.mktemp("careless")
+    return run_gate(gate_index, root, ("1-careless", CARELESS), gate_baseline)
+
+
+@pytest.fixture(scope="module")
+def paraphrase(gate_index, gate_baseline, tmp_path_factory: pytest.TempPathFactory) -> GateRun:
+    root = tmp_path_factory.mktemp("reworded")
+    return run_gate(gate_index, root, ("1-reworded", PARAPHRASE), gate_baseline)
 
 
 def table_cell(text: str) -> str:
@@ -248,6 +269,10 @@ def test_the_gate_fails_a_prompt_whose_answers_misreport_their_sources(careless)
     assert rows["citation_validity"]["candidate"] == 1.0  # every marker still valid
     assert rows["faithfulness"]["baseline"] == 1.0, "the judge rejects a quoted sentence"
     assert careless.code == 1 and "FAILED: the candidate prompts regress" in careless.err
+    # against the baseline report too (the run's report is the candidate's), by name
+    assert "Against the baseline" in careless.out
+    dropped = next(line for line in careless.err.splitlines() if "dropped beyond" in line)
+    assert "faithfulness" in dropped and "citation_precision" in dropped
     assert rows["faithfulness"]["regressed"] and rows["citation_precision"]["regressed"]
     # Which items and sentences got worse: in what the command printed, and in report.md.
     worse = worse_sentences(careless)
@@ -290,4 +315,5 @@ def test_the_gate_passes_a_prompt_that_only_rewords(paraphrase) -> None:
     rows = paraphrase.report["prompt_comparison"]["rows"]
     assert not [r["metric"] for r in rows if r["regressed"]], paraphrase.out
     assert paraphrase.code == 0, paraphrase.err
+    assert "Against the baseline" in paraphrase.out
     assert "Sentences that got worse" not in paraphrase.out + paraphrase.markdown
